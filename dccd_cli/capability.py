@@ -1,0 +1,156 @@
+"""What an exchange adapter is: capabilities declared as data, plus a few page fetchers.
+
+The core checks a request against these declarations before any network I/O, so that what
+an exchange cannot serve is refused with a clear message instead of silently truncated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from .http import AsyncHTTPClient
+
+PageDirection = Literal["forward", "backward"]
+History = Literal["full", "recent"]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """An exchange's request budget: ``capacity`` weight units per ``window_s`` seconds.
+
+    ``used_weight_header`` names the response header in which the exchange reports the
+    weight already used in its current window (Binance ``X-MBX-USED-WEIGHT-1M``), so the
+    client can follow the exchange's own count rather than only its estimate.
+    """
+
+    capacity: float
+    window_s: float
+    used_weight_header: str | None = None
+
+    @property
+    def per_second(self) -> float:
+        return self.capacity / self.window_s
+
+
+@dataclass(frozen=True)
+class Capability:
+    """What an exchange serves for one data kind over REST."""
+
+    kind: Literal["ohlc", "trades"]
+    max_per_request: int
+    page_direction: PageDirection
+    weight: int = 1
+    # Unified span code -> the exchange's own code (OHLC only), e.g. {"1h": "1h"} or {"1h": "60"}.
+    spans: Mapping[str, str] = field(default_factory=dict)
+    history: History = "full"
+    # For recent-only history: how far back the exchange serves, in ns, or in bars (OHLC).
+    recent_ns: int | None = None
+    recent_bars: int | None = None
+    # How many requests of this kind may be in flight at once for one series.
+    concurrency: int = 8
+    # A sentence for users: what the exchange offers instead when it cannot serve history.
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Market:
+    """One tradable pair: the unified symbol (``BTC-USDT``) and the exchange's own id."""
+
+    symbol: str
+    native: str
+    base: str
+    quote: str
+    # First data the exchange has for this market (ns), when the exchange tells.
+    listed_ns: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Adapter:
+    """Base of every exchange adapter.
+
+    Subclasses set the class attributes and implement the fetchers. An instance is bound to
+    one ``AsyncHTTPClient`` (which knows the base URL, the retries and the rate limit).
+    Fetchers return pages in the schemas of ``dccd_cli.schema`` sorted oldest first; they
+    may return rows outside the asked range (the core filters), but never skip rows inside.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    default_base_url: ClassVar[str]
+    rate_limit: ClassVar[RateLimit]
+    ohlc: ClassVar[Capability | None] = None
+    trades: ClassVar[Capability | None] = None
+
+    def __init__(self, http: AsyncHTTPClient) -> None:
+        self.http = http
+
+    async def load_markets(self) -> list[Market]:
+        """Every market the exchange lists (one request; the core caches the result)."""
+        raise NotImplementedError
+
+    async def server_time_ns(self) -> int | None:
+        """The exchange's clock, which decides what 'now' and an unfinished bar are.
+
+        The default reads the ``Date`` header of the last response; adapters of exchanges
+        with a time endpoint override this with it (millisecond precision).
+        """
+        return self.http.last_server_date_ns
+
+    async def fetch_ohlc_page(
+        self, market: Market, span: str, start_ns: int, end_ns: int, limit: int
+    ) -> pa.Table:
+        """Bars opening in ``[start_ns, end_ns)``, at most ``limit`` of them, oldest first.
+
+        ``span`` is the unified span code; the adapter maps it with ``self.ohlc.spans``.
+        """
+        raise NotImplementedError
+
+    async def fetch_trades_page(
+        self, market: Market, start_ns: int, end_ns: int, limit: int, cursor: Any
+    ) -> tuple[pa.Table, Any]:
+        """One page of trades in ``[start_ns, end_ns)``, oldest first, and the next cursor.
+
+        ``cursor`` is None on the first call of a window; the adapter returns None as the
+        next cursor only when the window is drained (never because one page was full).
+        """
+        raise NotImplementedError
+
+    async def first_data_ns(self, market: Market, kind: str, span: str | None) -> int | None:
+        """The first instant the exchange has data for (``--start origin``)."""
+        return market.listed_ns
+
+    @classmethod
+    def capability(cls, kind: str) -> Capability | None:
+        return cls.ohlc if kind == "ohlc" else cls.trades if kind == "trades" else None
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """Capabilities as plain data, for ``dccd exchanges``."""
+
+        def cap(c: Capability | None) -> dict[str, Any] | None:
+            if c is None:
+                return None
+            return {
+                "max_per_request": c.max_per_request,
+                "page_direction": c.page_direction,
+                "weight": c.weight,
+                "spans": list(c.spans),
+                "history": c.history,
+                "recent_bars": c.recent_bars,
+                "recent_days": None if c.recent_ns is None else c.recent_ns / 86_400e9,
+                "note": c.note,
+            }
+
+        return {
+            "name": cls.name,
+            "title": cls.title,
+            "base_url": cls.default_base_url,
+            "rate_limit": {"capacity": cls.rate_limit.capacity, "window_s": cls.rate_limit.window_s},
+            "ohlc": cap(cls.ohlc),
+            "trades": cap(cls.trades),
+        }

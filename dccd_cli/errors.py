@@ -1,0 +1,131 @@
+"""The one error tree of dccd.
+
+Every failure a user can see is one of these, and the exit code follows from the branch::
+
+    DccdError                         (base; never raised itself)
+    ├── UsageError                    exit 2: bad input, nothing fetched or written
+    │   ├── UnknownExchangeError      exchange not in the registry
+    │   ├── UnknownSymbolError        symbol not in the exchange's market list
+    │   ├── UnsupportedSpanError      span the exchange does not offer
+    │   ├── BadDateError              unparsable date / start after end
+    │   ├── UnsupportedRangeError     range the exchange cannot serve over REST
+    │   └── OutputPathError           output directory not usable
+    ├── FetchError                    exit 1: the exchange or the network failed us
+    │   ├── NetworkError              connect/read errors, timeouts (retried first)
+    │   ├── ServerError               HTTP 5xx (retried first)
+    │   ├── RateLimitedError          HTTP 429 or an exchange's own rate-limit reply
+    │   ├── BannedError               HTTP 418 (IP ban): stops that exchange's work
+    │   ├── ExchangeError             the exchange refused the request (4xx, error body)
+    │   └── ProtocolError             a response we cannot parse
+    └── StorageError                  exit 1: writing the dataset failed (disk full, ...)
+
+Library exceptions (httpx, OSError, orjson) are translated at one boundary each —
+`dccd_cli.http` for the network, `dccd_cli.storage` for the disk — with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+class DccdError(Exception):
+    """Base of every dccd error. ``exit_code`` tells the CLI how to end."""
+
+    exit_code = 1
+
+
+class UsageError(DccdError):
+    """Bad usage or input: the command did nothing."""
+
+    exit_code = 2
+
+
+class UnknownExchangeError(UsageError):
+    pass
+
+
+class UnknownSymbolError(UsageError):
+    pass
+
+
+class UnsupportedSpanError(UsageError):
+    pass
+
+
+class BadDateError(UsageError):
+    pass
+
+
+class UnsupportedRangeError(UsageError):
+    pass
+
+
+class OutputPathError(UsageError):
+    pass
+
+
+class FetchError(DccdError):
+    """A request failed. Carries what a person needs to see what went wrong where."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        exchange: str | None = None,
+        url: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.exchange = exchange
+        self.url = url
+        self.status = status
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        parts = [super().__str__()]
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.url:
+            parts.append(self.url)
+        return " — ".join(parts)
+
+
+class NetworkError(FetchError):
+    pass
+
+
+class ServerError(FetchError):
+    pass
+
+
+class RateLimitedError(FetchError):
+    pass
+
+
+class BannedError(FetchError):
+    """The exchange banned this IP (Binance HTTP 418). ``until`` is when it lifts."""
+
+    @property
+    def until(self) -> datetime | None:
+        if self.retry_after is None:
+            return None
+        return datetime.fromtimestamp(self._raised_at + self.retry_after, tz=timezone.utc)
+
+    def __init__(self, message: str, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self._raised_at = datetime.now(tz=timezone.utc).timestamp()
+
+
+class ExchangeError(FetchError):
+    pass
+
+
+class ProtocolError(FetchError):
+    pass
+
+
+class StorageError(DccdError):
+    exit_code = 1

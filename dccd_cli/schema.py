@@ -1,0 +1,126 @@
+"""The data contract: column schemas of the OHLC and trades datasets, and table builders.
+
+Adapters hand the core ``pyarrow.Table`` pages in exactly these schemas. Builders accept
+column sequences as the exchange sent them (numbers or decimal strings) and convert them in
+C (``pyarrow.compute.cast``), so no Python object is made per cell after JSON parsing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+TS_TYPE = pa.timestamp("ns", tz="UTC")
+
+OHLC_SCHEMA = pa.schema(
+    [
+        pa.field("ts", TS_TYPE, nullable=False),
+        pa.field("open", pa.float64(), nullable=False),
+        pa.field("high", pa.float64(), nullable=False),
+        pa.field("low", pa.float64(), nullable=False),
+        pa.field("close", pa.float64(), nullable=False),
+        pa.field("volume", pa.float64(), nullable=False),
+        pa.field("quote_volume", pa.float64()),
+        pa.field("vwap", pa.float64()),
+        pa.field("trades", pa.int64()),
+    ]
+)
+
+TRADES_SCHEMA = pa.schema(
+    [
+        pa.field("ts", TS_TYPE, nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("price", pa.float64(), nullable=False),
+        pa.field("amount", pa.float64(), nullable=False),
+        pa.field("side", pa.string()),
+    ]
+)
+
+
+def _floats(values: Sequence[Any] | pa.Array | None, n: int) -> pa.Array:
+    if values is None:
+        return pa.nulls(n, pa.float64())
+    arr = values if isinstance(values, pa.Array) else pa.array(values)
+    return arr if arr.type == pa.float64() else pc.cast(arr, pa.float64())
+
+
+def _ints(values: Sequence[Any] | pa.Array | None, n: int) -> pa.Array:
+    if values is None:
+        return pa.nulls(n, pa.int64())
+    arr = values if isinstance(values, pa.Array) else pa.array(values)
+    return arr if arr.type == pa.int64() else pc.cast(arr, pa.int64())
+
+
+def _timestamps(ts_ns: Sequence[int] | pa.Array) -> pa.Array:
+    arr = ts_ns if isinstance(ts_ns, pa.Array) else pa.array(ts_ns, pa.int64())
+    if arr.type != pa.int64():
+        arr = pc.cast(arr, pa.int64())
+    return arr.view(TS_TYPE)
+
+
+def ohlc_table(
+    ts_ns: Sequence[int] | pa.Array,
+    open: Sequence[Any] | pa.Array,
+    high: Sequence[Any] | pa.Array,
+    low: Sequence[Any] | pa.Array,
+    close: Sequence[Any] | pa.Array,
+    volume: Sequence[Any] | pa.Array,
+    *,
+    quote_volume: Sequence[Any] | pa.Array | None = None,
+    vwap: Sequence[Any] | pa.Array | None = None,
+    trades: Sequence[Any] | pa.Array | None = None,
+) -> pa.Table:
+    """A page of bars in ``OHLC_SCHEMA``. ``ts_ns`` is the bar's open time in ns."""
+    n = len(ts_ns)
+    return pa.Table.from_arrays(
+        [
+            _timestamps(ts_ns),
+            _floats(open, n),
+            _floats(high, n),
+            _floats(low, n),
+            _floats(close, n),
+            _floats(volume, n),
+            _floats(quote_volume, n),
+            _floats(vwap, n),
+            _ints(trades, n),
+        ],
+        schema=OHLC_SCHEMA,
+    )
+
+
+def trades_table(
+    ts_ns: Sequence[int] | pa.Array,
+    id: Sequence[Any] | pa.Array,
+    price: Sequence[Any] | pa.Array,
+    amount: Sequence[Any] | pa.Array,
+    side: Sequence[str | None] | pa.Array | None,
+) -> pa.Table:
+    """A page of trades in ``TRADES_SCHEMA``. ``side`` is the taker side: "buy"/"sell"/None."""
+    n = len(ts_ns)
+    ids = id if isinstance(id, pa.Array) else pa.array(id)
+    if ids.type != pa.string():
+        ids = pc.cast(ids, pa.string())
+    sides = pa.nulls(n, pa.string()) if side is None else (
+        side if isinstance(side, pa.Array) else pa.array(side, pa.string())
+    )
+    return pa.Table.from_arrays(
+        [_timestamps(ts_ns), ids, _floats(price, n), _floats(amount, n), sides],
+        schema=TRADES_SCHEMA,
+    )
+
+
+def empty_ohlc() -> pa.Table:
+    return OHLC_SCHEMA.empty_table()
+
+
+def empty_trades() -> pa.Table:
+    return TRADES_SCHEMA.empty_table()
+
+
+def ts_ns_column(table: pa.Table) -> pa.Array:
+    """The ``ts`` column as int64 ns (a zero-copy view)."""
+    col = table.column("ts").combine_chunks()
+    return col.view(pa.int64())
