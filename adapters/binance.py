@@ -1,0 +1,141 @@
+"""Binance spot: ``/api/v3/klines`` for OHLC, ``/api/v3/aggTrades`` for trades.
+
+Facts (shared/exchanges/API.md §1): times in ms; klines oldest first, bounds inclusive on
+open time, at most 1000 per request, weight 2; aggTrades paged by ``fromId`` (inclusive),
+at most 1000, weight 4; 6000 weight per minute per IP, reported in ``X-MBX-USED-WEIGHT-1M``;
+HTTP 429 then 418 (ban) with ``Retry-After``; error bodies ``{"code":-1121,"msg":"..."}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dccd_cli.capability import Adapter, Capability, Market, RateLimit
+from dccd_cli.errors import DccdError, ProtocolError
+from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
+
+MS = 1_000_000
+_INTERVALS = ("1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M").split()
+
+# One aggTrades item, as a struct type so pyarrow converts a whole page in C.
+_AGG_TRADE = pa.struct(
+    [("a", pa.int64()), ("p", pa.string()), ("q", pa.string()), ("T", pa.int64()), ("m", pa.bool_())]
+)
+
+
+def _ms(ns: int) -> int:
+    return ns // MS
+
+
+class BinanceAdapter(Adapter):
+    name = "binance"
+    title = "Binance (spot)"
+    default_base_url = "https://api.binance.com"
+    rate_limit = RateLimit(capacity=6000, window_s=60, used_weight_header="X-MBX-USED-WEIGHT-1M")
+    ohlc = Capability(
+        kind="ohlc", max_per_request=1000, page_direction="forward", weight=2,
+        spans={s: s for s in _INTERVALS},
+    )
+    trades = Capability(kind="trades", max_per_request=1000, page_direction="forward", weight=4)
+
+    @staticmethod
+    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
+        # Binance reports errors with proper HTTP statuses; the generic handling suffices.
+        return None
+
+    async def load_markets(self) -> list[Market]:
+        info = await self.http.get_json("/api/v3/exchangeInfo", weight=20)
+        out = []
+        for s in info.get("symbols", []):
+            base, quote = s["baseAsset"].upper(), s["quoteAsset"].upper()
+            out.append(Market(symbol=f"{base}-{quote}", native=s["symbol"], base=base, quote=quote,
+                              extra={"status": s.get("status")}))
+        return out
+
+    async def server_time_ns(self) -> int | None:
+        body = await self.http.get_json("/api/v3/time", weight=1)
+        return int(body["serverTime"]) * MS
+
+    async def fetch_ohlc_page(
+        self, market: Market, span: str, start_ns: int, end_ns: int, limit: int
+    ) -> pa.Table:
+        """Parse klines rows, e.g. ``[1499040000000, "0.01634790", "0.80000000",
+        "0.01575800", "0.01577100", "148976.11427815", 1499644799999, "2434.19055334", 308,
+        "1756.87402397", "28.46694368", "0"]`` (open time, O, H, L, C, volume, close time,
+        quote volume, trade count, taker buy base, taker buy quote, ignore)."""
+        rows = await self.http.get_json(
+            "/api/v3/klines",
+            {
+                "symbol": market.native,
+                "interval": self.ohlc.spans[span],  # type: ignore[union-attr]
+                "startTime": _ms(start_ns + MS - 1),  # ceil: never a bar before the window
+                "endTime": _ms(end_ns - 1),  # endTime is inclusive
+                "limit": limit,
+            },
+            weight=2,
+        )
+        if not isinstance(rows, list):
+            raise ProtocolError(f"klines: expected a list, got {type(rows).__name__}", exchange=self.name)
+        if not rows:
+            return empty_ohlc()
+        cols = list(zip(*rows))
+        ts = pc.multiply(pa.array(cols[0], pa.int64()), MS)
+        return ohlc_table(ts, cols[1], cols[2], cols[3], cols[4], cols[5],
+                          quote_volume=cols[7], trades=cols[8])
+
+    async def fetch_trades_page(
+        self, market: Market, start_ns: int, end_ns: int, limit: int, cursor: Any
+    ) -> tuple[pa.Table, Any]:
+        """Parse aggTrades items, e.g. ``{"a": 26129, "p": "0.01633102", "q": "4.70443515",
+        "f": 27781, "l": 27781, "T": 1498793709153, "m": true, "M": true}``; ``m`` true means
+        the buyer was the maker, so the taker sold.
+
+        The first page of a window is asked by time; the rest follow ``fromId`` (inclusive)
+        so that trades sharing a millisecond are never split or skipped.
+        """
+        params: dict[str, Any] = {"symbol": market.native, "limit": limit}
+        if cursor is None:
+            params["startTime"] = _ms(start_ns + MS - 1)
+            params["endTime"] = _ms(end_ns - 1)
+        else:
+            params["fromId"] = cursor
+        items = await self.http.get_json("/api/v3/aggTrades", params, weight=4)
+        if not isinstance(items, list):
+            raise ProtocolError(f"aggTrades: expected a list, got {type(items).__name__}", exchange=self.name)
+        if not items:
+            return empty_trades(), None
+        arr = pa.array(items, type=_AGG_TRADE)
+        ids = arr.field("a")
+        times = arr.field("T")
+        table = trades_table(
+            pc.multiply(times, MS),
+            ids,
+            arr.field("p"),
+            arr.field("q"),
+            pc.if_else(arr.field("m"), "sell", "buy"),
+        )
+        last_id = ids[len(ids) - 1].as_py()
+        last_ms = times[len(times) - 1].as_py()
+        # Drained when the page was not full (nothing more up to the window's end or now),
+        # or when it already reaches past the window.
+        if len(items) < limit or last_ms * MS >= end_ns:
+            return table, None
+        return table, last_id + 1
+
+    async def first_data_ns(self, market: Market, kind: str, span: str | None) -> int | None:
+        if kind == "ohlc":
+            rows = await self.http.get_json(
+                "/api/v3/klines",
+                {"symbol": market.native, "interval": self.ohlc.spans[span or "1d"],  # type: ignore[union-attr]
+                 "startTime": 0, "limit": 1},
+                weight=2,
+            )
+            return int(rows[0][0]) * MS if rows else None
+        items = await self.http.get_json(
+            "/api/v3/aggTrades", {"symbol": market.native, "fromId": 0, "limit": 1}, weight=4
+        )
+        return int(items[0]["T"]) * MS if items else None

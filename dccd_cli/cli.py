@@ -1,0 +1,155 @@
+"""The ``dccd`` command line: thin. Each command builds a request, calls one async function
+that returns a result object, and hands it to one renderer. Exit codes: 0 all done;
+1 some data could not be fetched (the rest is stored and the summary names what is
+missing); 2 bad usage or input (nothing fetched or written); 130 interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from platformdirs import user_data_dir
+
+from .errors import DccdError, UsageError
+from .job import DownloadRequest, run_download
+from .registry import adapters
+from .render import progress_for, render_exchanges, render_run
+
+app = typer.Typer(
+    name="dccd",
+    help="Bulk downloader of historical crypto market data (OHLC and trades) into Parquet.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def default_out() -> Path:
+    return Path(os.environ.get("DCCD_DATA_DIR") or user_data_dir("dccd"))
+
+
+def _fail(exc: DccdError) -> None:
+    sys.stderr.write(f"dccd: error: {exc}\n")
+    raise typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def _base_url(exchange: str, base_url: str | None, emulate: bool) -> Iterator[str | None]:
+    """The exchange's base URL: as given, or an in-process emulator's venue (``--emulate``)."""
+    if not emulate:
+        yield base_url
+        return
+    from .emulator import EmulatorServer, EmulatorSettings
+
+    with EmulatorServer(EmulatorSettings()) as server:
+        yield server.venue_url(exchange.lower())
+
+
+OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Dataset directory (default: $DCCD_DATA_DIR, else the user data directory).")]
+BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="The exchange's REST base URL, e.g. an emulator's http://127.0.0.1:8765/binance.")]
+EmulateOpt = Annotated[bool, typer.Option("--emulate", help="Start the offline emulator in-process and download from it.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress; errors only.")]
+StartOpt = Annotated[str, typer.Option("--start", help="First instant: a date (2024-01-01), a datetime, -90d, or 'origin' (the exchange's first data).")]
+EndOpt = Annotated[Optional[str], typer.Option("--end", help="End (exclusive): a date, a datetime, -1d, or 'now' (default).")]
+
+
+def _download(req: DownloadRequest, emulate: bool, json_mode: bool, quiet: bool) -> None:
+    try:
+        with _base_url(req.exchange, req.base_url, emulate) as url:
+            req.base_url = url
+            with progress_for(quiet=quiet, json_mode=json_mode) as progress:
+                result = asyncio.run(run_download(req, progress))
+    except KeyboardInterrupt:
+        sys.stderr.write("dccd: interrupted; what was written is valid and the next run resumes\n")
+        raise typer.Exit(130) from None
+    except DccdError as exc:
+        _fail(exc)
+        return
+    render_run(result, json_mode=json_mode, quiet=quiet)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def ohlc(
+    exchange: Annotated[str, typer.Argument(help="Exchange name, e.g. binance (see `dccd exchanges`).")],
+    symbols: Annotated[list[str], typer.Argument(help="Unified symbols, e.g. BTC-USDT ETH-USDT.")],
+    span: Annotated[str, typer.Option("--span", help="Bar length, e.g. 1m, 1h, 1d (see `dccd exchanges`).")],
+    start: StartOpt,
+    end: EndOpt = None,
+    out: OutOpt = None,
+    base_url: BaseUrlOpt = None,
+    emulate: EmulateOpt = False,
+    include_partial: Annotated[bool, typer.Option("--include-partial", help="Also store the bar still forming at the exchange's 'now'.")] = False,
+    json_mode: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Download OHLC candles into OUT/ohlc/exchange=…/symbol=…/span=…/YYYY-MM.parquet."""
+    req = DownloadRequest(kind="ohlc", exchange=exchange, symbols=symbols, span=span, start=start,
+                          end=end, out=out or default_out(), base_url=base_url,
+                          include_partial=include_partial)
+    _download(req, emulate, json_mode, quiet)
+
+
+@app.command()
+def trades(
+    exchange: Annotated[str, typer.Argument(help="Exchange name, e.g. binance.")],
+    symbols: Annotated[list[str], typer.Argument(help="Unified symbols, e.g. BTC-USDT.")],
+    start: StartOpt,
+    end: EndOpt = None,
+    out: OutOpt = None,
+    base_url: BaseUrlOpt = None,
+    emulate: EmulateOpt = False,
+    json_mode: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Download every trade into OUT/trades/exchange=…/symbol=…/YYYY-MM-DD.parquet."""
+    req = DownloadRequest(kind="trades", exchange=exchange, symbols=symbols, start=start, end=end,
+                          out=out or default_out(), base_url=base_url)
+    _download(req, emulate, json_mode, quiet)
+
+
+@app.command()
+def exchanges(json_mode: JsonOpt = False) -> None:
+    """List the supported exchanges: spans, page sizes, rate limits, history depth."""
+    render_exchanges([cls.describe() for cls in adapters().values()], json_mode=json_mode)
+
+
+@app.command()
+def emulator(
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; loopback unless you say otherwise.")] = "127.0.0.1",
+    now: Annotated[Optional[str], typer.Option("--now", help="Freeze the exchanges' clock at this instant (default: real time).")] = None,
+    latency_ms: Annotated[float, typer.Option("--latency-ms", help="Delay added to every response.")] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic markets.")] = 1,
+    trades_scale: Annotated[float, typer.Option("--trades-scale", help="Multiply every market's trade count (1.0 = realistic).")] = 1.0,
+) -> None:
+    """Serve offline replicas of the exchanges' public APIs (one path prefix per venue)."""
+    from .emulator import EmulatorSettings, serve
+    from .timeutil import now_ns, parse_time
+
+    try:
+        fixed = None if now in (None, "real") else parse_time(now, now=now_ns(), what="--now")
+    except UsageError as exc:
+        _fail(exc)
+        return
+    settings = EmulatorSettings(seed=seed, now=fixed, latency_ms=latency_ms, trades_scale=trades_scale)
+    sys.stderr.write(f"dccd emulator on http://{host}:{port}/ (venues: {', '.join(adapters())}); Ctrl-C stops\n")
+    try:
+        serve(settings, host=host, port=port)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,425 @@
+"""Generic paginators: turn an adapter's page fetchers into an ordered stream of coverage.
+
+Every paginator yields ``Chunk`` / ``FailedRange`` pieces (see ``dccd_cli.chunk``) in time
+order for one series. Independent windows are fetched concurrently — the exchange's rate
+limit (enforced by the shared token bucket in the HTTP client), not the round trip, bounds
+the speed — while pieces still reach the writer in order.
+
+Contract (the adapter's fetchers are bound into closures by the job):
+
+* ``paginate_ohlc(fetch_page, cap, start_ns, end_ns, span)`` pages fixed windows of
+  ``span × cap`` bars, snapped to the bar grid; ``fetch_page(w_start, w_end, limit)``.
+* ``paginate_trades(fetch_page, cap, start_ns, end_ns)`` splits the range into sub-windows
+  and drains each by the adapter's opaque cursor until the adapter says it is exhausted;
+  ``fetch_page(w_start, w_end, limit, cursor) -> (table, next_cursor)``.
+* ``paginate_forward`` / ``paginate_backward`` are the two primitive shapes for adapters
+  whose pages are addressed by time windows or by an end bound moving into the past.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .chunk import Chunk, FailedRange, Piece
+from .errors import BannedError, FetchError
+from .timeutil import DAY_NS, HOUR_NS, NS, Span
+
+log = logging.getLogger("dccd.paginate")
+
+Progress = Callable[[int, int], None]
+"""``emit_progress(done, total)``: nanoseconds of the range settled so far, of the total."""
+
+OhlcFetch = Callable[[int, int, int], Awaitable[pa.Table]]
+TradesFetch = Callable[[int, int, int, Any], Awaitable[tuple[pa.Table, Any]]]
+
+DEFAULT_CONCURRENCY = 8
+
+
+def _ts(table: pa.Table) -> pa.Array:
+    return table.column("ts").combine_chunks().view(pa.int64())
+
+
+def clip_sorted(table: pa.Table, start_ns: int, end_ns: int, keys: list[str]) -> pa.Table:
+    """Rows with ``start_ns <= ts < end_ns``, sorted by ``keys`` (exchanges differ in order)."""
+    if table.num_rows == 0:
+        return table
+    ts = _ts(table)
+    mask = pc.and_(pc.greater_equal(ts, start_ns), pc.less(ts, end_ns))
+    table = table.filter(mask)
+    if table.num_rows > 1:
+        table = table.sort_by([(k, "ascending") for k in keys])
+    return table
+
+
+def _dedupe_on_ts(table: pa.Table) -> pa.Table:
+    """Drop repeated bars (same open time) from one sorted page, keeping the last."""
+    if table.num_rows < 2:
+        return table
+    ts = _ts(table)
+    # keep row i when ts[i] != ts[i+1]; the last row is always kept
+    keep = pc.not_equal(ts.slice(0, len(ts) - 1), ts.slice(1))
+    keep = pa.concat_arrays([keep, pa.array([True])])
+    return table.filter(keep)
+
+
+class _Ordered:
+    """Run up to ``concurrency`` jobs at once; hand their results back in submission order."""
+
+    def __init__(self, jobs: Iterable[Callable[[], Awaitable[Any]]], concurrency: int) -> None:
+        self._jobs: Iterator[Callable[[], Awaitable[Any]]] = iter(jobs)
+        self._concurrency = max(1, concurrency)
+        self._pending: deque[asyncio.Task[Any]] = deque()
+
+    def _fill(self) -> None:
+        while len(self._pending) < self._concurrency:
+            job = next(self._jobs, None)
+            if job is None:
+                return
+            self._pending.append(asyncio.ensure_future(job()))
+
+    async def results(self) -> AsyncIterator[Any]:
+        try:
+            self._fill()
+            while self._pending:
+                task = self._pending.popleft()
+                result = await task
+                self._fill()
+                yield result
+        finally:
+            await self.cancel()
+
+    async def cancel(self) -> None:
+        for task in self._pending:
+            task.cancel()
+        for task in self._pending:
+            try:
+                await task
+            except BaseException:  # noqa: BLE001 — cancelled or failed; nobody awaits it now
+                pass
+        self._pending.clear()
+
+
+async def _attempt(job: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a fetch, returning a FetchError instead of raising it (so order is kept)."""
+    try:
+        return await job()
+    except FetchError as exc:
+        return exc
+
+
+def _progress(emit: Progress | None, done: int, total: int) -> None:
+    if emit is not None:
+        emit(done, total)
+
+
+async def paginate_forward(
+    fetch_page: Callable[[int, int], Awaitable[pa.Table]],
+    start_ns: int,
+    end_ns: int,
+    window_s: float,
+    max_per_request: int,
+    *,
+    align_s: float | None = None,
+    emit_progress: Progress | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    sort_keys: tuple[str, ...] = ("ts",),
+) -> AsyncIterator[Piece]:
+    """Fixed time windows of ``window_s`` seconds, concurrently, yielded in order.
+
+    Window edges are aligned to multiples of ``align_s`` (default: the window itself).
+    ``fetch_page(w_start, w_end)`` must return every row in the window; a page of exactly
+    ``max_per_request`` rows is taken as truncated and raised as an error, because a capped
+    single page must never be taken for the whole window.
+    """
+    step = int(window_s * NS)
+    align = int((align_s or window_s) * NS)
+    first = start_ns // align * align
+    edges = [max(start_ns, first)]
+    t = first + step
+    while t < end_ns:
+        edges.append(t)
+        t += step
+    edges.append(end_ns)
+    windows = list(zip(edges[:-1], edges[1:]))
+
+    async def one(w0: int, w1: int) -> pa.Table:
+        table = await fetch_page(w0, w1)
+        if table.num_rows >= max_per_request:
+            raise FetchError(
+                f"a page of the window {w0}..{w1} came back full ({table.num_rows} rows): "
+                "the window is too large for the exchange's page cap"
+            )
+        return clip_sorted(table, w0, w1, list(sort_keys))
+
+    async for piece in _windows(windows, one, start_ns, end_ns, emit_progress, concurrency):
+        yield piece
+
+
+async def _windows(
+    windows: list[tuple[int, int]],
+    fetch: Callable[[int, int], Awaitable[pa.Table]],
+    start_ns: int,
+    end_ns: int,
+    emit_progress: Progress | None,
+    concurrency: int,
+) -> AsyncIterator[Piece]:
+    total = max(1, end_ns - start_ns)
+    jobs = [lambda w0=w0, w1=w1: _attempt(lambda: fetch(w0, w1)) for w0, w1 in windows]
+    runner = _Ordered(jobs, concurrency)
+    async for (w0, w1), result in _zip_async(windows, runner.results()):
+        if isinstance(result, BannedError):
+            # The exchange banned us: nothing more can be fetched from it in this run.
+            yield FailedRange(w0, end_ns, str(result))
+            await runner.cancel()
+            raise result
+        if isinstance(result, FetchError):
+            log.warning("window %s..%s failed: %s", w0, w1, result)
+            yield FailedRange(w0, w1, str(result))
+        else:
+            yield Chunk(w0, w1, result)
+        _progress(emit_progress, w1 - start_ns, total)
+
+
+async def _zip_async(items: list[Any], results: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, Any]]:
+    i = 0
+    async for r in results:
+        yield items[i], r
+        i += 1
+
+
+def ohlc_windows(span: Span, start_ns: int, end_ns: int, cap: int) -> list[tuple[int, int]]:
+    """Windows of at most ``cap`` bars covering the bars that open in ``[start, end)``.
+
+    Edges sit on the bar grid (a bar is never split), so every bar belongs to exactly one
+    window whatever the range; the first and last windows are simply shorter.
+    """
+    t = span.ceil(start_ns)
+    out: list[tuple[int, int]] = []
+    while t < end_ns:
+        nxt = min(span.add(t, cap), end_ns)
+        out.append((t, nxt))
+        t = nxt
+    return out
+
+
+async def paginate_ohlc(
+    fetch_page: OhlcFetch,
+    cap: int,
+    start_ns: int,
+    end_ns: int,
+    span: Span,
+    *,
+    emit_progress: Progress | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> AsyncIterator[Piece]:
+    """Bars opening in ``[start_ns, end_ns)``, by windows of ``span × cap`` bars.
+
+    Each window's page is filtered to the window, sorted and deduplicated on ``ts``. When a
+    page comes back dense but stops short of its window (an exchange whose real cap is
+    smaller than declared), the rest of the window is asked for again rather than lost.
+    """
+
+    async def one(w0: int, w1: int) -> pa.Table:
+        parts: list[pa.Table] = []
+        lo = w0
+        while lo < w1:
+            expected = span.bars_between(lo, w1)
+            page = clip_sorted(await fetch_page(lo, w1, min(cap, expected)), lo, w1, ["ts"])
+            page = _dedupe_on_ts(page)
+            parts.append(page)
+            n = page.num_rows
+            if n == 0 or n >= expected:
+                break
+            ts = _ts(page)
+            first, last = ts[0].as_py(), ts[n - 1].as_py()
+            dense = span.bars_between(first, span.add(last, 1)) == n
+            if not (dense and first == lo):
+                break  # gaps inside the page: a quiet market, not a truncated page
+            lo = span.add(last, 1)
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+    windows = ohlc_windows(span, start_ns, end_ns, cap)
+    async for piece in _windows(windows, one, start_ns, end_ns, emit_progress, concurrency):
+        yield piece
+
+
+async def paginate_backward(
+    fetch_page: Callable[[int, int], Awaitable[pa.Table]],
+    start_ns: int,
+    end_ns: int,
+    max_per_request: int,
+    *,
+    emit_progress: Progress | None = None,
+    sort_keys: tuple[str, ...] = ("ts",),
+) -> AsyncIterator[Piece]:
+    """Pages anchored at an end bound that moves into the past (newest-first exchanges).
+
+    ``fetch_page(start_ns, end_ns)`` returns the newest rows before ``end_ns`` (at most
+    ``max_per_request``); the next page ends at the oldest row returned. Pages are
+    collected then yielded oldest first, as one piece per page. Sequential by nature.
+    """
+    pages: list[Chunk] = []
+    hi = end_ns
+    total = max(1, end_ns - start_ns)
+    while hi > start_ns:
+        raw = await fetch_page(start_ns, hi)
+        table = clip_sorted(raw, start_ns, hi, list(sort_keys))
+        if table.num_rows < max_per_request or raw.num_rows < max_per_request:
+            pages.append(Chunk(start_ns, hi, table))
+            break
+        oldest = _ts(table)[0].as_py()
+        # rows at the oldest instant may continue on the next page: leave them to it
+        keep = table.filter(pc.greater(_ts(table), oldest))
+        if oldest <= start_ns or keep.num_rows == 0:
+            raise FetchError(f"page before {hi} holds {table.num_rows} rows of one instant")
+        pages.append(Chunk(oldest + 1, hi, keep))
+        hi = oldest + 1
+        _progress(emit_progress, end_ns - hi, total)
+    for chunk in reversed(pages):
+        yield chunk
+    _progress(emit_progress, total, total)
+
+
+def _after(table: pa.Table, carry: pa.Table) -> pa.Table:
+    """Rows of a new page not already held in ``carry`` (trades of one instant).
+
+    A page that resumes *at* the carried instant repeats some of its trades: they are
+    recognised by id. Rows older than that instant were already handed on.
+    """
+    if table.num_rows == 0:
+        return table
+    at = _ts(carry)[0].as_py()
+    ts = _ts(table)
+    repeated = pc.and_(pc.equal(ts, at), pc.is_in(table.column("id"), carry.column("id").combine_chunks()))
+    return table.filter(pc.and_(pc.greater_equal(ts, at), pc.invert(repeated)))
+
+
+def trade_windows(start_ns: int, end_ns: int, concurrency: int) -> list[tuple[int, int]]:
+    """Sub-windows drained concurrently: about four per concurrent slot, 1 h to 1 day long,
+    on the hour grid, so a one-day range still runs ``concurrency`` cursors at once while a
+    year of an illiquid pair costs one request a day, not one an hour."""
+    span = end_ns - start_ns
+    target = span // max(1, concurrency * 4)
+    size = min(DAY_NS, max(HOUR_NS, target // HOUR_NS * HOUR_NS))
+    out: list[tuple[int, int]] = []
+    t = start_ns
+    while t < end_ns:
+        nxt = min(end_ns, (t // size + 1) * size)
+        out.append((t, nxt))
+        t = nxt
+    return out
+
+
+async def paginate_trades(
+    fetch_page: TradesFetch,
+    cap: int,
+    start_ns: int,
+    end_ns: int,
+    *,
+    emit_progress: Progress | None = None,
+    max_pages: int = 1_000_000,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    buffer_pages: int = 16,
+) -> AsyncIterator[Piece]:
+    """Every trade in ``[start_ns, end_ns)``, drained by the adapter's cursor.
+
+    The range is split into sub-windows drained concurrently, each by its own cursor, and
+    stitched in order. Within a window each page yields a chunk proven up to (not including)
+    its newest instant: trades sharing that instant may continue on the next page, where
+    trades already seen are dropped by id — adapters that page by timestamp resume *at* the
+    timestamp, never after it. Memory is bounded: a window ahead of the one being written
+    buffers at most ``buffer_pages`` pages before its cursor waits.
+    """
+    windows = trade_windows(start_ns, end_ns, concurrency)
+    total = max(1, end_ns - start_ns)
+    queues: dict[int, asyncio.Queue[Piece | None]] = {}
+
+    async def drain(index: int, w0: int, w1: int) -> None:
+        queue = queues[index]
+        cursor: Any = None
+        lo = w0  # everything before lo is proven and handed on
+        # Trades at the newest instant seen so far: they may continue on the next page, so
+        # they are held back until the cursor has moved past that instant.
+        carry: pa.Table | None = None
+        try:
+            for _ in range(max_pages):
+                raw, cursor = await fetch_page(w0, w1, cap, cursor)
+                table = clip_sorted(raw, w0, w1, ["ts", "id"])
+                if carry is not None:
+                    table = pa.concat_tables([carry, _after(table, carry)])
+                    carry = None
+                if cursor is None:
+                    await queue.put(Chunk(lo, w1, table))
+                    return
+                if table.num_rows == 0:
+                    continue
+                ts = _ts(table)
+                newest = ts[table.num_rows - 1].as_py()
+                carry = table.filter(pc.equal(ts, newest))
+                if newest > lo:
+                    await queue.put(Chunk(lo, newest, table.filter(pc.less(ts, newest))))
+                    lo = newest
+            raise FetchError(f"gave up after {max_pages} pages in window {w0}..{w1}")
+        except BannedError as exc:
+            await queue.put(FailedRange(lo, w1, str(exc)))
+            raise
+        except FetchError as exc:
+            log.warning("trades window %s..%s failed at %s: %s", w0, w1, lo, exc)
+            await queue.put(FailedRange(lo, w1, str(exc)))
+        finally:
+            await queue.put(None)
+
+    def job(i: int, w0: int, w1: int) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            await drain(i, w0, w1)
+
+        return run
+
+    for i in range(len(windows)):
+        queues[i] = asyncio.Queue(maxsize=buffer_pages)
+    tasks: deque[asyncio.Task[None]] = deque()
+    pending = iter(enumerate(windows))
+
+    def start_more() -> None:
+        while len(tasks) < concurrency:
+            nxt = next(pending, None)
+            if nxt is None:
+                return
+            i, (w0, w1) = nxt
+            tasks.append(asyncio.ensure_future(job(i, w0, w1)()))
+
+    try:
+        start_more()
+        for i, (w0, w1) in enumerate(windows):
+            queue = queues[i]
+            while True:
+                piece = await queue.get()
+                if piece is None:
+                    break
+                if piece.end_ns > piece.start_ns:
+                    yield piece
+                _progress(emit_progress, piece.end_ns - start_ns, total)
+            task = tasks.popleft()
+            try:
+                await task
+            except BannedError as exc:
+                if w1 < end_ns:
+                    yield FailedRange(w1, end_ns, str(exc))
+                raise
+            del queues[i]
+            start_more()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except BaseException:  # noqa: BLE001 — cancelled or failed; nobody awaits it now
+                pass

@@ -1,0 +1,165 @@
+"""The paginators against fake page fetchers: window snapping, drained cursors, order."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import random
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from dccd_cli.chunk import Chunk, FailedRange
+from dccd_cli.errors import BannedError, ServerError
+from dccd_cli.paginate import ohlc_windows, paginate_ohlc, paginate_trades, trade_windows
+from dccd_cli.schema import ohlc_table, trades_table
+from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, Span
+
+T0 = 1_704_067_200 * 10**9  # 2024-01-01
+
+
+def bars(ts: list[int]) -> pa.Table:
+    n = len(ts)
+    return ohlc_table(ts, [1.0] * n, [2.0] * n, [0.5] * n, [1.5] * n, [10.0] * n)
+
+
+async def collect(it: Any) -> list[Any]:
+    return [p async for p in it]
+
+
+def test_ohlc_windows_snap_to_bars_not_to_windows() -> None:
+    span = Span.parse("1h")
+    start = T0 + 30 * MINUTE_NS  # mid-bar: the first whole bar opens at 01:00
+    wins = ohlc_windows(span, start, T0 + 10 * HOUR_NS, 4)
+    assert wins[0] == (T0 + HOUR_NS, T0 + 5 * HOUR_NS)
+    assert wins[-1][1] == T0 + 10 * HOUR_NS
+    assert all(b[0] == a[1] for a, b in zip(wins, wins[1:]))
+    assert all(w[0] % HOUR_NS == 0 for w in wins)
+
+
+async def test_ohlc_in_order_under_concurrency_with_random_latency() -> None:
+    span = Span.parse("1m")
+    calls: list[tuple[int, int, int]] = []
+
+    async def fetch(w0: int, w1: int, limit: int) -> pa.Table:
+        calls.append((w0, w1, limit))
+        await asyncio.sleep(random.random() / 200)
+        ts = list(range(w0, w1, MINUTE_NS))[:limit]
+        return bars(list(reversed(ts)))  # newest first: the paginator sorts
+
+    pieces = await collect(paginate_ohlc(fetch, 100, T0, T0 + 1000 * MINUTE_NS, span, concurrency=8))
+    assert all(isinstance(p, Chunk) for p in pieces)
+    assert [p.start_ns for p in pieces] == sorted(p.start_ns for p in pieces)
+    ts = [t for p in pieces for t in p.table.column("ts").cast(pa.int64()).to_pylist()]
+    assert ts == list(range(T0, T0 + 1000 * MINUTE_NS, MINUTE_NS))
+    assert all(limit <= 100 for _, _, limit in calls)
+
+
+async def test_ohlc_refetches_the_rest_of_a_window_cut_by_a_smaller_real_cap() -> None:
+    span = Span.parse("1m")
+
+    async def fetch(w0: int, w1: int, limit: int) -> pa.Table:
+        return bars(list(range(w0, w1, MINUTE_NS))[:30])  # the exchange really caps at 30
+
+    pieces = await collect(paginate_ohlc(fetch, 100, T0, T0 + 100 * MINUTE_NS, span))
+    assert sum(p.table.num_rows for p in pieces) == 100
+
+
+async def test_ohlc_failed_window_is_reported_and_the_rest_continues() -> None:
+    span = Span.parse("1m")
+
+    async def fetch(w0: int, w1: int, limit: int) -> pa.Table:
+        if w0 == T0 + 100 * MINUTE_NS:
+            raise ServerError("boom", status=503)
+        return bars(list(range(w0, w1, MINUTE_NS)))
+
+    pieces = await collect(paginate_ohlc(fetch, 100, T0, T0 + 300 * MINUTE_NS, span))
+    assert [type(p) for p in pieces] == [Chunk, FailedRange, Chunk]
+    assert (pieces[1].start_ns, pieces[1].end_ns) == (T0 + 100 * MINUTE_NS, T0 + 200 * MINUTE_NS)
+
+
+async def test_ohlc_ban_fails_the_rest_and_stops() -> None:
+    span = Span.parse("1m")
+
+    async def fetch(w0: int, w1: int, limit: int) -> pa.Table:
+        if w0 >= T0 + 100 * MINUTE_NS:
+            raise BannedError("banned", status=418, retry_after=120)
+        return bars(list(range(w0, w1, MINUTE_NS)))
+
+    got: list[Any] = []
+    with pytest.raises(BannedError):
+        async for p in paginate_ohlc(fetch, 100, T0, T0 + 500 * MINUTE_NS, span, concurrency=2):
+            got.append(p)
+    assert isinstance(got[-1], FailedRange) and got[-1].end_ns == T0 + 500 * MINUTE_NS
+
+
+def trade_source(n_days: int = 1, per_ms: int = 1) -> list[tuple[int, str]]:
+    """Trades every 997 ms; every 50th instant holds a burst of 40 trades in one ms."""
+    out = []
+    i = 0
+    t = T0
+    while t < T0 + n_days * DAY_NS:
+        k = 40 if (t // 10**6) % 50 == 0 else per_ms
+        for _ in range(k):
+            out.append((t, f"{i}"))
+            i += 1
+        t += 997 * 10**6
+    return out
+
+
+def make_timestamp_pager(source: list[tuple[int, str]]) -> Any:
+    """An exchange that pages by timestamp (resume AT the last ts), like Bitfinex."""
+
+    times = [r[0] for r in source]
+
+    async def fetch(w0: int, w1: int, limit: int, cursor: Any) -> tuple[pa.Table, Any]:
+        since = w0 if cursor is None else cursor
+        lo, hi = bisect.bisect_left(times, since), bisect.bisect_left(times, w1)
+        rows = source[lo:min(hi, lo + limit)]
+        await asyncio.sleep(0)
+        t = trades_table([r[0] for r in rows], [r[1] for r in rows], [1.0] * len(rows), [1.0] * len(rows), None)
+        nxt = None if len(rows) < limit else rows[-1][0]
+        return t, nxt
+
+    return fetch
+
+
+async def test_trades_drained_completely_with_many_trades_in_one_ms() -> None:
+    source = trade_source(1)
+    fetch = make_timestamp_pager(source)
+    pieces = await collect(paginate_trades(fetch, 100, T0, T0 + DAY_NS, concurrency=6))
+    ids = [i for p in pieces for i in p.table.column("id").to_pylist()]
+    assert sorted(ids, key=int) == [r[1] for r in source]
+    assert len(ids) == len(set(ids))
+    # every chunk holds only rows inside its proven range, and ranges tile the day
+    for p in pieces:
+        ts = p.table.column("ts").cast(pa.int64()).to_pylist()
+        assert all(p.start_ns <= t < p.end_ns for t in ts)
+    assert pieces[0].start_ns == T0 and pieces[-1].end_ns == T0 + DAY_NS
+    assert all(a.end_ns == b.start_ns for a, b in zip(pieces, pieces[1:]))
+
+
+async def test_trades_failed_window_reported_others_kept() -> None:
+    source = trade_source(1)
+    inner = make_timestamp_pager(source)
+    bad = T0 + 5 * HOUR_NS
+
+    async def fetch(w0: int, w1: int, limit: int, cursor: Any) -> tuple[pa.Table, Any]:
+        if w0 == bad and cursor is not None:
+            raise ServerError("down", status=502)
+        return await inner(w0, w1, limit, cursor)
+
+    pieces = await collect(paginate_trades(fetch, 100, T0, T0 + DAY_NS, concurrency=4))
+    failed = [p for p in pieces if isinstance(p, FailedRange)]
+    assert len(failed) == 1 and failed[0].end_ns == bad + HOUR_NS
+    got = {i for p in pieces if isinstance(p, Chunk) for i in p.table.column("id").to_pylist()}
+    lost = {r[1] for r in source if failed[0].start_ns <= r[0] < failed[0].end_ns}
+    assert got == {r[1] for r in source} - lost
+
+
+def test_trade_windows_scale_with_range() -> None:
+    one_day = trade_windows(T0, T0 + DAY_NS, 8)
+    assert len(one_day) == 24
+    year = trade_windows(T0, T0 + 365 * DAY_NS, 8)
+    assert len(year) == 365
