@@ -1,0 +1,511 @@
+"""The one network boundary of dccd: an httpx client with retries, rate limits and bans.
+
+One ``AsyncHTTPClient`` per (exchange, base URL) is shared, reference-counted, by every
+job of a command, so they share connections and — through ``ratelimit.bucket_for`` — one
+request budget. Each request:
+
+1. waits for its weight from the exchange's ``TokenBucket``;
+2. sends ``GET base_url + path`` (total timeout per attempt; TLS always verified);
+3. feeds the bucket the exchange's usage header and records the ``Date`` header;
+4. asks the adapter's ``check`` hook whether the reply is an error in disguise (Kraken's
+   errors arrive with HTTP 200, Bitfinex's as ``["error", 11010, ...]``), then applies the
+   generic rules: 2xx → JSON; 429 → wait Retry-After with the whole exchange paused, not
+   counted as a retry; 418 → ``BannedError`` now and for every later request; 5xx,
+   network errors, unparsable 2xx bodies → exponential backoff with full jitter; other
+   4xx → ``ExchangeError`` with the exchange's own message.
+
+httpx exceptions never leave this module: they become the ``dccd_cli.errors`` tree here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import re
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import orjson
+
+from .capability import RateLimit
+from .errors import (
+    BannedError,
+    DccdError,
+    ExchangeError,
+    FetchError,
+    NetworkError,
+    ProtocolError,
+    RateLimitedError,
+    ServerError,
+)
+from .ratelimit import Clock, Sleep, TokenBucket, bucket_for
+
+__all__ = [
+    "AsyncHTTPClient",
+    "Check",
+    "HTTPStats",
+    "Response",
+    "exchange_message",
+    "parse_http_date",
+    "parse_retry_after",
+]
+
+log = logging.getLogger("dccd.http")
+
+#: An adapter's reply inspector: (status, headers, parsed JSON or None) -> an error or None.
+Check = Callable[[int, Mapping[str, str], Any], DccdError | None]
+
+_USER_AGENT = "dccd/0.1 (+bulk historical market data)"
+_WINDOW_RE = re.compile(r"-(\d+)([smhd])$", re.IGNORECASE)
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_QueryPairs = list[tuple[str, str | int | float | bool | None]]
+_Table = dict[tuple[str, str], "AsyncHTTPClient"]
+
+
+def parse_http_date(value: str) -> float | None:
+    """Unix seconds of an RFC 7231 HTTP-date (IMF-fixdate, RFC 850 or asctime), else None."""
+    try:
+        dt = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if dt.tzinfo is None:  # the asctime form carries no zone; HTTP dates are always GMT
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delta-seconds, or an HTTP-date vs ``now``."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        when = parse_http_date(value)
+        return None if when is None else max(0.0, when - now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def exchange_message(body: Any, text: str) -> str:
+    """The exchange's own words from an error body, in the common shapes, else the raw text.
+
+    ``{"code":-1121,"msg":"Invalid symbol."}`` → ``Invalid symbol. (code -1121)``.
+    """
+    msg: Any = None
+    code: Any = None
+    if isinstance(body, Mapping):
+        err = body.get("error")
+        msg = body.get("msg") or body.get("message") or body.get("retMsg") or body.get("reason")
+        if not msg and isinstance(err, Mapping):
+            msg = err.get("message")
+        elif not msg and isinstance(err, list) and err:
+            msg = "; ".join(map(str, err))
+        elif not msg and isinstance(err, str):
+            msg = err
+        code = body.get("code", body.get("retCode"))
+    elif isinstance(body, list) and len(body) >= 3 and body[0] == "error":
+        code, msg = body[1], body[2]
+    if msg:
+        return f"{msg} (code {code})" if code not in (None, "", 0, "0") else str(msg)
+    return text.strip()[:200] or "no message"
+
+
+def _redact(url: httpx.URL) -> str:
+    """The URL as it may be logged or shown: without user:password."""
+    return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
+
+
+def _query(params: Mapping[str, Any]) -> _QueryPairs:
+    """Query pairs; None values are dropped (adapters pass optional parameters as None)."""
+    pairs: _QueryPairs = []
+    for key, value in params.items():
+        values = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+        for v in values:
+            if v is not None:
+                pairs.append((key, "true" if v is True else "false" if v is False else str(v)))
+    return pairs
+
+
+def _caused(err: FetchError, exc: BaseException) -> FetchError:
+    """``raise err from exc``, for an error that is raised later by the retry loop."""
+    err.__cause__ = exc
+    err.__suppress_context__ = True
+    return err
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A successful reply: status, headers (case-insensitive), parsed JSON and the URL."""
+
+    status: int
+    headers: Mapping[str, str]
+    json: Any
+    url: str
+
+
+@dataclass(slots=True)
+class HTTPStats:
+    """Counters for the run summary."""
+
+    requests: int = 0  # attempts sent, retries included
+    retries: int = 0  # backoff retries (network, 5xx, unparsable bodies)
+    rate_limited: int = 0  # waits on 429 or an exchange's own rate-limit reply
+    bytes_received: int = 0  # bytes off the wire (compressed, as transferred)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Table] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class AsyncHTTPClient:
+    """GETs JSON from one exchange, within its rate limit, retrying what is worth retrying.
+
+    Share it with ``async with AsyncHTTPClient.shared(exchange, base_url, rate_limit)``;
+    construct it directly (``transport``, ``sleep``, ``clock`` injected) in tests.
+    """
+
+    def __init__(
+        self,
+        exchange: str,
+        base_url: str,
+        rate_limit: RateLimit | None = None,
+        *,
+        bucket: TokenBucket | None = None,
+        check: Check | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        max_rate_limit_waits: int = 50,
+        headers: Mapping[str, str] | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.exchange = exchange
+        self.base_url = base_url.rstrip("/")
+        self.rate_limit = rate_limit
+        if bucket is None and rate_limit is not None:
+            bucket = TokenBucket(rate_limit, clock=clock, sleep=sleep)
+        self.bucket = bucket
+        self.check = check
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_rate_limit_waits = max_rate_limit_waits
+        self._sleep = sleep
+        self._clock = clock
+        self._wall = wall_clock
+        self._jitter = jitter
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": _USER_AGENT, "Accept": "application/json", **(headers or {})},
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+        self.stats = HTTPStats()
+        #: The exchange's clock (ns, whole seconds) from the Date header of the latest reply.
+        self.last_server_date_ns: int | None = None
+        self._date_seen_at: float | None = None
+        self._usage_window_s = self._window_of(rate_limit)
+        self._ban: BannedError | None = None
+        self._ban_until: float | None = None  # monotonic; None with a ban = until further notice
+        self._refs = 0
+        # Where this client is registered while shared (the table of its event loop).
+        self._shared_in: tuple[_Table, tuple[str, str]] | None = None
+
+    @staticmethod
+    def _window_of(rate_limit: RateLimit | None) -> float:
+        # The header name tells its window (X-MBX-USED-WEIGHT-1M: one minute).
+        if rate_limit is None:
+            return 60.0
+        match = _WINDOW_RE.search(rate_limit.used_weight_header or "")
+        if match:
+            return int(match.group(1)) * _UNIT_S[match.group(2).lower()]
+        return rate_limit.window_s
+
+    # -- sharing ---------------------------------------------------------------------
+
+    @classmethod
+    async def acquire(
+        cls, exchange: str, base_url: str, rate_limit: RateLimit | None = None, **opts: Any
+    ) -> AsyncHTTPClient:
+        """The shared client of (exchange, base_url), created on first use; ``release`` it.
+
+        Options of the first acquirer win. Unless ``bucket=`` is given, the client uses the
+        exchange's process-wide bucket (``ratelimit.bucket_for``), shared across base URLs.
+        """
+        # Per event loop: connections and asyncio primitives belong to the loop that made them.
+        table = _shared.setdefault(asyncio.get_running_loop(), {})
+        key = (exchange, base_url.rstrip("/"))
+        client = table.get(key)
+        if client is None:
+            if "bucket" not in opts and rate_limit is not None:
+                opts["bucket"] = bucket_for(exchange, rate_limit)
+            client = table[key] = cls(exchange, base_url, rate_limit, **opts)
+            client._shared_in = (table, key)
+        client._refs += 1
+        return client
+
+    async def release(self) -> None:
+        """Give back a shared reference; the last one closes the connections."""
+        self._refs -= 1
+        if self._refs > 0:
+            return
+        if self._shared_in is not None:
+            table, key = self._shared_in
+            if table.get(key) is self:
+                del table[key]  # before awaiting: a new acquirer now gets a fresh client
+            self._shared_in = None
+        await self.aclose()
+
+    @classmethod
+    @asynccontextmanager
+    async def shared(
+        cls, exchange: str, base_url: str, rate_limit: RateLimit | None = None, **opts: Any
+    ) -> AsyncIterator[AsyncHTTPClient]:
+        """``async with AsyncHTTPClient.shared(...) as client``: acquire, then release."""
+        client = await cls.acquire(exchange, base_url, rate_limit, **opts)
+        try:
+            yield client
+        finally:
+            await client.release()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._client.is_closed
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- requests --------------------------------------------------------------------
+
+    async def get_json(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        weight: int = 1,
+        check: Check | None = None,
+    ) -> Any:
+        """GET ``base_url + path`` and return the parsed JSON body."""
+        return (await self.get(path, params, weight=weight, check=check)).json
+
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        weight: int = 1,
+        check: Check | None = None,
+    ) -> Response:
+        """GET ``base_url + path`` (or an absolute URL) and return the whole reply.
+
+        ``check`` overrides the client's hook for this request. Raises a ``FetchError``
+        once retries, or rate-limit waits, are exhausted.
+        """
+        url = httpx.URL(path if "://" in path else self.base_url + path)
+        if params:
+            url = url.copy_merge_params(_query(params))
+        shown = _redact(url)
+        hook = check if check is not None else self.check
+        retries = waits = 0
+        while True:
+            self._raise_if_banned(shown)
+            if self.bucket is not None:
+                await self.bucket.acquire(weight)
+                self._raise_if_banned(shown)  # the ban may have come while we queued
+            response, err = await self._attempt(url, shown, hook)
+            if response is not None:
+                return response
+            assert err is not None
+            if isinstance(err, BannedError):
+                self._ban_on(err)
+                raise err
+            if isinstance(err, RateLimitedError):
+                waits += 1
+                self.stats.rate_limited += 1
+                if waits > self.max_rate_limit_waits:
+                    err.args = (f"{err.args[0]} (still rate limited after {waits - 1} waits)",)
+                    raise err
+                delay = err.retry_after
+                if not delay:  # absent, or 0 — which would have us hammer the exchange
+                    delay = self._backoff(min(waits - 1, 10))
+                log.info("%s: rate limited; all requests wait %.1f s: %s",
+                         self.exchange, delay, shown)
+                if self.bucket is not None:
+                    self.bucket.pause_for(delay)  # everyone waits, not just this request
+                else:
+                    await self._sleep(delay)
+                continue
+            if isinstance(err, (NetworkError, ServerError, ProtocolError)):
+                if retries >= self.max_retries:
+                    err.args = (f"{err.args[0]} (gave up after {retries} retries)",)
+                    raise err
+                delay = self._backoff(retries)
+                if err.retry_after is not None:
+                    delay = max(delay, err.retry_after)
+                retries += 1
+                self.stats.retries += 1
+                log.info("%s: %s; retry %d/%d in %.2f s", self.exchange, err, retries,
+                         self.max_retries, delay)
+                await self._sleep(delay)
+                continue
+            raise err
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt))."""
+        return self._jitter() * min(self.backoff_cap, self.backoff_base * 2.0**attempt)
+
+    async def _attempt(
+        self, url: httpx.URL, shown: str, hook: Check | None
+    ) -> tuple[Response | None, FetchError | None]:
+        """One request: a reply, or the error to act on; raises errors not worth retrying."""
+        self.stats.requests += 1
+        where: dict[str, Any] = {"exchange": self.exchange, "url": shown}
+        started = self._clock()
+        try:
+            # httpx's timeout is per phase (connect, each read); this bounds the whole attempt.
+            async with asyncio.timeout(self.timeout):
+                reply = await self._client.get(url)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            return None, _caused(NetworkError(f"no reply within {self.timeout:g} s", **where), exc)
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.TooManyRedirects) as exc:
+            raise NetworkError(f"cannot request: {exc}", **where) from exc
+        except httpx.DecodingError as exc:
+            return None, _caused(ProtocolError(f"undecodable reply: {exc}", **where), exc)
+        except httpx.TransportError as exc:
+            # Connection refused or reset, reply cut short mid-body (RemoteProtocolError), ...
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return None, _caused(NetworkError(f"network error: {text}", **where), exc)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise NetworkError(f"cannot request: {exc}", **where) from exc
+
+        status, headers, body = reply.status_code, reply.headers, reply.content
+        # Wire bytes when the transport counted them (compressed), else the body's length.
+        self.stats.bytes_received += reply.num_bytes_downloaded or len(body)
+        server_now = self._observe(headers)
+        parsed: Any = None
+        bad_json: orjson.JSONDecodeError | None = None
+        try:
+            parsed = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError as exc:
+            bad_json = exc
+        log.debug(
+            "GET %s -> %d, %d bytes, %.0f ms",
+            shown, status, len(body), (self._clock() - started) * 1e3,
+        )
+        where["status"] = status
+        if hook is not None:
+            verdict = hook(status, headers, parsed)
+            if verdict is not None:
+                if not isinstance(verdict, FetchError):
+                    raise verdict  # e.g. UnknownSymbolError: a usage error, never retried
+                for name, value in where.items():
+                    if getattr(verdict, name, None) is None:
+                        setattr(verdict, name, value)
+                return None, verdict
+        now = server_now if server_now is not None else self._wall()
+        retry_after = parse_retry_after(headers.get("retry-after"), now=now)
+        if 200 <= status < 300:
+            if bad_json is not None or not body:
+                detail = f"invalid JSON ({bad_json})" if bad_json else "an empty body"
+                err = ProtocolError(f"reply with {detail}", **where)
+                return None, _caused(err, bad_json) if bad_json else err
+            return Response(status, headers, parsed, _redact(reply.url)), None
+        if status == 418:
+            until = "for an unknown time"
+            if retry_after is not None:
+                ends = datetime.fromtimestamp(self._wall() + retry_after, tz=UTC)
+                until = f"until {ends:%Y-%m-%d %H:%M:%S} UTC ({retry_after:.0f} s)"
+            message = f"{self.exchange} has banned this IP {until}; no more requests are sent to it"
+            return None, BannedError(message, retry_after=retry_after, **where)
+        if status == 429:
+            text = exchange_message(parsed, reply.text)
+            return None, RateLimitedError(f"rate limited: {text}", retry_after=retry_after, **where)
+        if status >= 500:
+            text = exchange_message(parsed, reply.text)
+            return None, ServerError(f"server error: {text}", retry_after=retry_after, **where)
+        return None, ExchangeError(exchange_message(parsed, reply.text), **where)
+
+    # -- state fed by replies ------------------------------------------------------------
+
+    def _observe(self, headers: httpx.Headers) -> float | None:
+        """Record the server's clock and usage count; returns the server time (Unix s)."""
+        date = headers.get("date")
+        server_now = parse_http_date(date) if date else None
+        if server_now is not None:
+            ns = int(server_now) * 1_000_000_000
+            # Replies may arrive out of order; the exchange's clock never goes back.
+            if self.last_server_date_ns is None or ns >= self.last_server_date_ns:
+                self.last_server_date_ns = ns
+                self._date_seen_at = self._clock()
+        name = self.rate_limit.used_weight_header if self.rate_limit else None
+        if name and self.bucket is not None:
+            raw = headers.get(name)
+            if raw is not None:
+                try:
+                    used = float(raw)
+                except ValueError:
+                    log.debug("%s: unreadable %s header %r", self.exchange, name, raw)
+                else:
+                    self.bucket.observe_used(used, self._usage_window_s, server_now)
+        return server_now
+
+    def server_time_ns(self) -> int | None:
+        """The exchange's clock now, extrapolated from the last ``Date`` header (or None)."""
+        if self.last_server_date_ns is None or self._date_seen_at is None:
+            return None
+        return self.last_server_date_ns + int((self._clock() - self._date_seen_at) * 1e9)
+
+    def _ban_on(self, err: BannedError) -> None:
+        self._ban = err
+        self._ban_until = None if err.retry_after is None else self._clock() + err.retry_after
+        log.error("%s", err.args[0])
+
+    def _raise_if_banned(self, shown: str) -> None:
+        """Fail fast while the exchange bans us: sending more would only extend the ban."""
+        if self._ban is None:
+            return
+        remaining: float | None = None
+        if self._ban_until is not None:
+            remaining = self._ban_until - self._clock()
+            if remaining <= 0:
+                log.info("%s: the ban has expired; resuming requests", self.exchange)
+                self._ban = self._ban_until = None
+                return
+        raise BannedError(
+            self._ban.args[0],
+            exchange=self.exchange,
+            url=shown,
+            status=self._ban.status,
+            retry_after=remaining,
+        )
+
+    def __repr__(self) -> str:
+        return f"AsyncHTTPClient({self.exchange!r}, {self.base_url!r}, refs={self._refs})"

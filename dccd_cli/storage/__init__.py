@@ -1,0 +1,35 @@
+"""Storage: the streaming, partitioned, atomic, deduplicated Parquet writer and the ledger.
+
+::
+
+    OUT/ohlc/exchange=binance/symbol=BTC-USDT/span=1h/2024-01.parquet     one file per UTC month
+    OUT/ohlc/exchange=binance/symbol=BTC-USDT/span=1h/_coverage.json      the coverage ledger
+    OUT/trades/exchange=binance/symbol=BTC-USDT/2024-01-15.parquet        one file per UTC day
+
+``SeriesWriter`` turns a paginator's pieces into files and ledger entries; ``Ledger``
+answers what is already fetched (``missing``) for resume and incremental sync; the reader
+helpers serve tests and ``dccd inventory``. Disk errors surface as ``StorageError``.
+"""
+
+from .layout import LEDGER_NAME, Kind, Partition, SeriesKey, file_metadata, partition_for
+from .ledger import FailedInterval, Interval, Ledger
+from .reader import list_series, read_series, verify_series
+from .writer import SeriesWriter, WriteStats, merge_rows
+
+__all__ = [
+    "LEDGER_NAME",
+    "FailedInterval",
+    "Interval",
+    "Kind",
+    "Ledger",
+    "Partition",
+    "SeriesKey",
+    "SeriesWriter",
+    "WriteStats",
+    "file_metadata",
+    "list_series",
+    "merge_rows",
+    "partition_for",
+    "read_series",
+    "verify_series",
+]

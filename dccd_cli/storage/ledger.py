@@ -1,0 +1,318 @@
+"""The coverage ledger: which time ranges of a series were fetched, and which failed.
+
+A series directory keeps ``_coverage.json`` beside its Parquet files (the ``_`` makes
+dataset readers skip it)::
+
+    {
+      "format": "dccd.coverage",
+      "version": 1,
+      "series": {"kind": "ohlc", "exchange": "binance", "symbol": "BTC-USDT", "span": "1h"},
+      "fetched": [[1704067200000000000, 1706745600000000000]],
+      "failed": [{"start_ns": 1706745600000000000, "end_ns": 1706832000000000000,
+                  "error": "HTTP 503 ..."}]
+    }
+
+Ranges are half-open ``[start_ns, end_ns)`` in ns since the epoch, UTC. ``fetched`` is
+sorted and merged (no overlapping or touching ranges) and includes ranges where the
+exchange simply had no rows, which is what tells a quiet market from a gap. ``failed``
+is sorted, non-overlapping, and disjoint from ``fetched``: a later successful fetch of a
+failed range removes it. A range is added to ``fetched`` only after its rows are durably
+in the Parquet files (the writer sees to that), so the ledger never claims data that a
+crash could have lost; the converse does not hold (a crash between a file write and the
+ledger update leaves rows the ledger does not yet claim, which the next run re-fetches).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ..errors import OutputPathError, StorageError
+from .atomic import atomic_write_bytes, storage_error
+from .layout import LEDGER_NAME, SeriesKey
+
+Interval = tuple[int, int]
+
+FORMAT = "dccd.coverage"
+FORMAT_VERSION = 1
+# Error texts are for people; a page of HTML from a proxy need not be kept whole.
+MAX_ERROR_CHARS = 1000
+
+
+# -- interval algebra on sorted, merged lists of half-open [s, e) ranges ----------------
+
+
+def normalize(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted, merged (overlapping and touching ranges joined), empty ranges dropped."""
+    out: list[Interval] = []
+    for s, e in sorted(iv for iv in intervals if iv[0] < iv[1]):
+        if out and s <= out[-1][1]:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def union(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    return normalize([*a, *b])
+
+
+def subtract(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    """``a`` minus ``b``; both normalized. Linear in ``len(a) + len(b)``."""
+    out: list[Interval] = []
+    j = 0
+    for s, e in a:
+        cur = s
+        # Skip subtrahends entirely left of this range; they cannot touch later ones either.
+        while j < len(b) and b[j][1] <= cur:
+            j += 1
+        k = j
+        while k < len(b) and b[k][0] < e:
+            bs, be = b[k]
+            if bs > cur:
+                out.append((cur, bs))
+            cur = max(cur, be)
+            if cur >= e:
+                break
+            k += 1
+        if cur < e:
+            out.append((cur, e))
+    return out
+
+
+def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    """``a`` ∩ ``b``; both normalized."""
+    out: list[Interval] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        s = max(a[i][0], b[j][0])
+        e = min(a[i][1], b[j][1])
+        if s < e:
+            out.append((s, e))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return normalize(out)
+
+
+def total(intervals: Iterable[Interval]) -> int:
+    """Total length covered by normalized ``intervals``."""
+    return sum(e - s for s, e in intervals)
+
+
+class FailedInterval(NamedTuple):
+    start_ns: int
+    end_ns: int
+    error: str
+
+
+def _subtract_failed(
+    failed: Sequence[FailedInterval], b: Sequence[Interval]
+) -> list[FailedInterval]:
+    out: list[FailedInterval] = []
+    for f in failed:
+        out.extend(FailedInterval(s, e, f.error) for s, e in subtract([(f.start_ns, f.end_ns)], b))
+    return out
+
+
+def _join_failed(failed: Iterable[FailedInterval]) -> list[FailedInterval]:
+    """Sort, and join touching entries that carry the same error (keeps the file short)."""
+    out: list[FailedInterval] = []
+    for f in sorted(failed):
+        if out and out[-1].end_ns == f.start_ns and out[-1].error == f.error:
+            out[-1] = FailedInterval(out[-1].start_ns, f.end_ns, f.error)
+        else:
+            out.append(f)
+    return out
+
+
+def _check_range(start_ns: int, end_ns: int) -> None:
+    if isinstance(start_ns, bool) or isinstance(end_ns, bool):
+        raise TypeError("range bounds are ints of ns, not bools")
+    if start_ns > end_ns:
+        raise ValueError(f"range start {start_ns} is after its end {end_ns}")
+
+
+# -- the ledger file ---------------------------------------------------------------------
+
+
+class Ledger:
+    """The coverage of one series, loaded from and saved to ``directory/_coverage.json``.
+
+    Mutations (``add_fetched``, ``add_failed``) keep both lists canonical; ``save`` writes
+    the file atomically. Not safe for concurrent use: the storage writer reloads it under
+    the series lock before applying its own changes.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        fetched: Iterable[Interval] = (),
+        failed: Iterable[FailedInterval] = (),
+        key: SeriesKey | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.key = key
+        self._fetched: list[Interval] = []
+        self._failed: list[FailedInterval] = []
+        fetched = list(fetched)
+        for s, e in fetched:
+            _check_range(s, e)
+        self._fetched = normalize(fetched)
+        # Later entries override earlier ones where they overlap, as if added in order.
+        for f in failed:
+            self.add_failed(f.start_ns, f.end_ns, f.error)
+
+    @classmethod
+    def load(cls, directory: Path, key: SeriesKey | None = None) -> Ledger:
+        """The ledger of the series in ``directory``; empty if it has none yet.
+
+        A ledger that cannot be read or parsed raises ``StorageError``: silently starting
+        over would re-download the whole series and forget its failed ranges.
+        """
+        directory = Path(directory)
+        path = directory / LEDGER_NAME
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return cls(directory, key=key)
+        except OSError as exc:
+            raise storage_error("read the coverage ledger", path, exc) from exc
+        try:
+            doc = json.loads(raw)
+            fetched, failed = _parse(doc)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StorageError(
+                f"the coverage ledger {path} is damaged ({exc}); delete it to have the "
+                "series' coverage worked out again by re-downloading"
+            ) from exc
+        return cls(directory, fetched, failed, key or _series_of(doc))
+
+    @property
+    def path(self) -> Path:
+        return self.directory / LEDGER_NAME
+
+    @property
+    def fetched(self) -> list[Interval]:
+        """Fetched ranges, sorted and merged (a copy)."""
+        return list(self._fetched)
+
+    @property
+    def failed(self) -> list[FailedInterval]:
+        """Failed ranges with their error text, sorted, disjoint from ``fetched`` (a copy)."""
+        return list(self._failed)
+
+    def missing(self, start_ns: int, end_ns: int) -> list[Interval]:
+        """Sub-ranges of ``[start_ns, end_ns)`` not yet fetched (failed ones included)."""
+        _check_range(start_ns, end_ns)
+        return subtract([(start_ns, end_ns)] if start_ns < end_ns else [], self._fetched)
+
+    def covers(self, start_ns: int, end_ns: int) -> bool:
+        """True if all of ``[start_ns, end_ns)`` was fetched."""
+        return not self.missing(start_ns, end_ns)
+
+    def add_fetched(self, start_ns: int, end_ns: int) -> None:
+        """Record ``[start_ns, end_ns)`` as fetched; it stops being failed."""
+        _check_range(start_ns, end_ns)
+        if start_ns == end_ns:
+            return
+        iv = [(start_ns, end_ns)]
+        self._fetched = union(self._fetched, iv)
+        self._failed = _subtract_failed(self._failed, iv)
+
+    def add_failed(self, start_ns: int, end_ns: int, error: str) -> None:
+        """Record ``[start_ns, end_ns)`` as failed with ``error``.
+
+        Parts already fetched stay fetched (their rows are on disk; a failed re-fetch
+        does not undo that). Overlapped older failures take the newer error.
+        """
+        _check_range(start_ns, end_ns)
+        if start_ns == end_ns:
+            return
+        error = str(error)[:MAX_ERROR_CHARS]
+        iv = [(start_ns, end_ns)]
+        fresh = [FailedInterval(s, e, error) for s, e in subtract(iv, self._fetched)]
+        self._failed = _join_failed([*_subtract_failed(self._failed, iv), *fresh])
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"format": FORMAT, "version": FORMAT_VERSION}
+        if self.key is not None:
+            doc["series"] = {
+                "kind": self.key.kind,
+                "exchange": self.key.exchange,
+                "symbol": self.key.symbol,
+                "span": self.key.span,
+            }
+        doc["fetched"] = [[s, e] for s, e in self._fetched]
+        doc["failed"] = [
+            {"start_ns": f.start_ns, "end_ns": f.end_ns, "error": f.error} for f in self._failed
+        ]
+        return doc
+
+    def to_bytes(self) -> bytes:
+        """The file's bytes: valid JSON with one range per line, for people who open it."""
+        doc = self.to_json()
+        lines = []
+        for name, value in doc.items():
+            if isinstance(value, list) and value:
+                items = ",\n".join("  " + json.dumps(v, ensure_ascii=False) for v in value)
+                lines.append(f" {json.dumps(name)}: [\n{items}\n ]")
+            else:
+                lines.append(f" {json.dumps(name)}: {json.dumps(value, ensure_ascii=False)}")
+        return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
+
+    def save(self) -> None:
+        """Write the ledger atomically (temporary file, fsync, rename, directory fsync)."""
+        atomic_write_bytes(self.path, self.to_bytes())
+
+    def same_coverage(self, other: Ledger) -> bool:
+        return self._fetched == other._fetched and self._failed == other._failed
+
+
+def _int(value: Any) -> int:
+    # bool is an int subclass; a float would silently lose ns precision.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{value!r} is not an integer of ns")
+    return value
+
+
+def _series_of(doc: dict[str, Any]) -> SeriesKey | None:
+    """The key recorded in a ledger (informational: kept when re-saved without a key)."""
+    series = doc.get("series")
+    if not isinstance(series, dict):
+        return None
+    try:
+        return SeriesKey(series["kind"], series["exchange"], series["symbol"], series.get("span"))
+    except (KeyError, OutputPathError):
+        return None
+
+
+def _parse(doc: Any) -> tuple[list[Interval], list[FailedInterval]]:
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError("not a dccd coverage ledger")
+    version = doc.get("version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"ledger version {version!r} is not supported by this dccd (it reads {FORMAT_VERSION})"
+        )
+    fetched: list[Interval] = []
+    for item in doc.get("fetched", []):
+        if not isinstance(item, list) or len(item) != 2:
+            raise TypeError(f"fetched range {item!r} is not [start_ns, end_ns]")
+        s, e = _int(item[0]), _int(item[1])
+        if s > e:
+            raise ValueError(f"fetched range {item!r} ends before it starts")
+        fetched.append((s, e))
+    failed: list[FailedInterval] = []
+    for item in doc.get("failed", []):
+        if not isinstance(item, dict):
+            raise TypeError(f"failed range {item!r} is not an object")
+        s, e = _int(item["start_ns"]), _int(item["end_ns"])
+        if s > e:
+            raise ValueError(f"failed range {item!r} ends before it starts")
+        failed.append(FailedInterval(s, e, str(item.get("error", ""))))
+    return fetched, failed

@@ -1,0 +1,204 @@
+"""Reading the dataset back: one series as a table, the series present, and a contract check.
+
+These helpers read what ``SeriesWriter`` wrote without pyarrow's dataset discovery, so
+they see exactly one series' files. Users read the dataset with any Parquet engine;
+``verify_series`` is what ``dccd inventory --verify`` runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import StorageError
+from ..schema import ts_ns_column
+from .layout import (
+    KINDS,
+    LEDGER_NAME,
+    SeriesKey,
+    file_metadata,
+    parse_series_dir,
+    partition_files,
+    partition_from_name,
+)
+from .ledger import Interval, Ledger, normalize
+from .writer import read_data_file
+
+
+def read_series(
+    root: Path, key: SeriesKey, start_ns: int | None = None, end_ns: int | None = None
+) -> pa.Table:
+    """All rows of a series with ``start_ns <= ts < end_ns`` (bounds optional), sorted.
+
+    Holds the result in memory: meant for checks, tests and modest ranges, not for
+    scanning years of trades (use ``pyarrow.dataset`` with a filter for that).
+    """
+    lo = start_ns if start_ns is not None else -(1 << 63)
+    hi = end_ns if end_ns is not None else (1 << 63) - 1
+    tables: list[pa.Table] = []
+    for part, path in partition_files(key.kind, key.dir(root)):
+        if part.end_ns <= lo or part.start_ns >= hi:
+            continue  # file names tell the range: no need to open files outside it
+        table = read_data_file(path, key)
+        if table is None:  # removed since listed
+            continue
+        if lo > part.start_ns or hi < part.end_ns:
+            ts = ts_ns_column(table).to_numpy()
+            table = table.filter(pa.array((ts >= lo) & (ts < hi)))
+        tables.append(table)
+    if not tables:
+        return key.schema.empty_table()
+    result = pa.concat_tables(tables).combine_chunks()
+    ts = ts_ns_column(result).to_numpy()
+    if len(ts) > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
+        # Files are sorted and in time order, so this only runs on a damaged dataset.
+        result = result.take(
+            pc.sort_indices(result, sort_keys=[(c, "ascending") for c in key.sort_columns])
+        )
+    return result
+
+
+def _subdirs(directory: Path, field: str) -> list[Path]:
+    try:
+        return sorted(
+            p for p in directory.iterdir() if p.is_dir() and p.name.startswith(field + "=")
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _has_series_files(directory: Path, key: SeriesKey) -> bool:
+    return (directory / LEDGER_NAME).is_file() or bool(partition_files(key.kind, directory))
+
+
+def list_series(root: Path) -> list[SeriesKey]:
+    """Every series stored under ``root`` (with data files or a ledger), sorted.
+
+    Directories whose names are not valid series components are skipped.
+    """
+    root = Path(root)
+    found: list[SeriesKey] = []
+    for kind in KINDS:
+        for ex_dir in _subdirs(root / kind, "exchange"):
+            for sym_dir in _subdirs(ex_dir, "symbol"):
+                candidates = _subdirs(sym_dir, "span") if kind == "ohlc" else [sym_dir]
+                for directory in candidates:
+                    key = parse_series_dir(root, directory)
+                    if key is not None and _has_series_files(directory, key):
+                        found.append(key)
+    return sorted(found, key=lambda k: (k.kind, k.exchange, k.symbol, k.span or ""))
+
+
+def _count_inside(ts: npt.NDArray[np.int64], intervals: list[Interval]) -> int:
+    """How many of the sorted ``ts`` fall inside the normalized ``intervals``."""
+    if not intervals:
+        return 0
+    starts = np.array([s for s, _ in intervals], dtype=np.int64)
+    ends = np.array([e for _, e in intervals], dtype=np.int64)
+    return int((np.searchsorted(ts, ends, "left") - np.searchsorted(ts, starts, "left")).sum())
+
+
+def _verify_ledger_file(directory: Path, key: SeriesKey) -> tuple[Ledger | None, list[str]]:
+    problems: list[str] = []
+    try:
+        ledger = Ledger.load(directory)
+    except StorageError as exc:
+        return None, [str(exc)]
+    path = directory / LEDGER_NAME
+    if not path.exists():
+        return ledger, problems
+    if ledger.key is not None and ledger.key != key:
+        problems.append(f"{LEDGER_NAME}: records the series {ledger.key}, not {key}")
+    # load() normalizes; the file itself should already have been canonical.
+    raw: dict[str, Any] = json.loads(path.read_bytes())
+    fetched = [tuple(iv) for iv in raw.get("fetched", [])]
+    if fetched != ledger.fetched:
+        problems.append(f"{LEDGER_NAME}: fetched ranges are not sorted, disjoint and merged")
+    failed = [(f["start_ns"], f["end_ns"]) for f in raw.get("failed", [])]
+    if failed != [(f.start_ns, f.end_ns) for f in ledger.failed]:
+        problems.append(f"{LEDGER_NAME}: failed ranges overlap each other or the fetched ranges")
+    return ledger, problems
+
+
+def _verify_file(
+    path: Path, key: SeriesKey, start_ns: int, end_ns: int, ledger: Ledger | None
+) -> list[str]:
+    name = path.name
+    try:
+        with pq.ParquetFile(str(path)) as pf:
+            schema = pf.schema_arrow
+            raw_meta = pf.metadata.metadata or {}
+            # Names and types; nullability is checked on the values below, as the writer does.
+            conforms = schema.names == key.schema.names and all(
+                a.type == b.type for a, b in zip(schema, key.schema)
+            )
+            # Only the key columns: verifying a year of trades must not load all of it.
+            table = pf.read(columns=list(key.sort_columns)) if conforms else None
+    except (OSError, pa.ArrowException) as exc:
+        return [f"{name}: cannot be read ({exc})"]
+    problems: list[str] = []
+    if table is None:
+        problems.append(f"{name}: schema differs from the {key.kind} schema:\n{schema}")
+        return problems
+    meta = {k.decode(): v.decode() for k, v in raw_meta.items()}
+    expected = file_metadata(key, native_symbol="", version="")
+    for field, value in expected.items():
+        if field not in meta:
+            problems.append(f"{name}: metadata {field} is missing")
+        elif value and meta[field] != value:
+            problems.append(f"{name}: metadata {field} is {meta[field]!r}, expected {value!r}")
+    for column in key.sort_columns:
+        if table.column(column).null_count:
+            problems.append(f"{name}: {column} has null values")
+            return problems
+    ts = ts_ns_column(table).to_numpy()
+    n = len(ts)
+    outside = int(np.count_nonzero((ts < start_ns) | (ts >= end_ns)))
+    if outside:
+        problems.append(f"{name}: {outside} rows lie outside the file's period")
+    order = pc.sort_indices(
+        table, sort_keys=[(c, "ascending") for c in key.sort_columns]
+    ).to_numpy()
+    if not np.array_equal(order, np.arange(n)):
+        problems.append(f"{name}: rows are not sorted by {', '.join(key.sort_columns)}")
+    unique = pc.count_distinct(table.column(key.key_column)).as_py()
+    if unique != n:
+        problems.append(f"{name}: {n - unique} rows repeat a {key.key_column} of another row")
+    if ledger is not None and n:
+        uncovered = n - _count_inside(np.sort(ts), normalize(ledger.fetched))
+        if uncovered:
+            problems.append(
+                f"{name}: {uncovered} rows lie outside the ledger's fetched ranges "
+                "(an interrupted run or a foreign write; running the download again records them)"
+            )
+    return problems
+
+
+def verify_series(root: Path, key: SeriesKey) -> list[str]:
+    """Contract violations of one stored series, as sentences; empty when all is well.
+
+    Checks each file's name, schema, metadata, row order, uniqueness and period, the
+    ledger's form, and that the ledger claims every stored row.
+    """
+    directory = key.dir(root)
+    if not directory.is_dir():
+        return [f"{directory}: no such series directory"]
+    problems: list[str] = []
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith((".", "_")):
+            continue  # ledger, lock and temporaries; dataset readers skip them too
+        if not entry.is_file() or partition_from_name(key.kind, entry.name) is None:
+            pattern = "YYYY-MM.parquet" if key.kind == "ohlc" else "YYYY-MM-DD.parquet"
+            problems.append(f"{entry.name}: not a data file of this series (expected {pattern})")
+    ledger, ledger_problems = _verify_ledger_file(directory, key)
+    problems.extend(ledger_problems)
+    for part, path in partition_files(key.kind, directory):
+        problems.extend(_verify_file(path, key, part.start_ns, part.end_ns, ledger))
+    return problems

@@ -1,0 +1,385 @@
+"""The streaming writer: paginator pieces in, partitioned, deduplicated Parquet files out.
+
+``SeriesWriter`` takes the pieces of one series in time order (``Chunk`` with rows,
+``FailedRange`` without) and buffers rows per partition (UTC month for OHLC, UTC day for
+trades). A partition is merged into its file as soon as the pieces have moved past its end,
+so memory holds about one partition plus the chunk being added, however long the range.
+
+Each partition write re-reads the existing file under the series lock, merges (the newer
+fetch wins on a key conflict: a late correction, or a stored unfinished bar replaced by
+its final version), sorts, and replaces the file atomically. Only then is the coverage up
+to that point added to the ledger, so the ledger never claims rows a crash could lose.
+
+All methods do blocking disk I/O; async callers run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..chunk import Chunk, FailedRange
+from ..errors import StorageError
+from ..schema import ts_ns_column
+from .atomic import atomic_write, clean_stale_temps, series_lock, storage_error
+from .layout import Partition, SeriesKey, file_metadata, partition_for
+from .ledger import FailedInterval, Interval, Ledger, intersect, normalize, subtract, union
+
+log = logging.getLogger("dccd.storage")
+
+# Large row groups: readers scan whole files, and per-group overhead (statistics, pages)
+# is negligible at this size. A month of 1m bars (44,640 rows) is one group.
+ROW_GROUP_ROWS = 1 << 20
+COMPRESSION = "zstd"
+_NEG_INF = -(1 << 63)
+
+
+# -- file I/O and merging (shared with the reader) ---------------------------------------
+
+
+def conform(table: pa.Table, key: SeriesKey, what: str = "chunk") -> pa.Table:
+    """``table`` in exactly ``key.schema`` (no metadata); ``ValueError`` if it is not one.
+
+    Column names and types must match: a page in another unit or layout is an adapter bug
+    that must not be papered over by a cast. Nullability is enforced here (null ts or id).
+    """
+    schema = key.schema
+    got = table.schema
+    if got.names != schema.names or any(a.type != b.type for a, b in zip(got, schema)):
+        raise ValueError(f"a {key.kind} {what} must have the schema\n{schema}\nnot\n{got}")
+    if not got.equals(schema, check_metadata=False):
+        try:
+            table = table.cast(schema)  # only nullability differs; the cast checks for nulls
+        except (ValueError, pa.ArrowInvalid) as exc:
+            raise ValueError(f"a {key.kind} {what} breaks its schema: {exc}") from exc
+    # A table built with a non-nullable schema is not checked for nulls by pyarrow.
+    for name in (key.key_column, "ts"):
+        if table.column(name).null_count:
+            raise ValueError(f"a {key.kind} {what} has null values in its {name!r} column")
+    return table.replace_schema_metadata(None)
+
+
+def read_data_file(path: Path, key: SeriesKey) -> pa.Table | None:
+    """The rows of one data file in ``key.schema``, or None if there is no such file.
+
+    An unreadable file raises ``StorageError`` and is left as it is: merging would
+    otherwise replace it and lose its rows.
+    """
+    try:
+        with pq.ParquetFile(str(path)) as pf:
+            table = pf.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise storage_error("read", path, exc) from exc
+    except pa.ArrowException as exc:  # not Parquet, truncated, corrupt
+        raise StorageError(
+            f"the existing file {path} cannot be read ({exc}); it was left as it is — "
+            "move it away to download that period again"
+        ) from exc
+    try:
+        return conform(table, key, what="file")
+    except ValueError as exc:
+        raise StorageError(f"the existing file {path} was left as it is: {exc}") from exc
+
+
+def write_data_file(path: Path, table: pa.Table, metadata: dict[str, str]) -> int:
+    """Write ``table`` (sorted, unique) to ``path`` atomically; returns the file's size."""
+    table = table.replace_schema_metadata(metadata)
+    n_sort = 1 if "id" not in table.column_names else 2  # ts, then id for trades
+    sorting = [pq.SortingColumn(i) for i in range(n_sort)]
+
+    def write(tmp: Path) -> None:
+        pq.write_table(
+            table,
+            str(tmp),
+            compression=COMPRESSION,
+            row_group_size=ROW_GROUP_ROWS,
+            # Declares the sort order in the footer; engines may skip a sort on read.
+            sorting_columns=sorting,
+        )
+
+    return atomic_write(path, write)
+
+
+def _last_per_key(codes: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """Indices of the last occurrence of each distinct code, ordered by code."""
+    order = np.argsort(codes, kind="stable")  # stable: equal codes keep arrival order
+    ordered = codes[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = ordered[1:] != ordered[:-1]
+    return order[last].astype(np.int64)
+
+
+def merge_rows(key: SeriesKey, existing: pa.Table | None, new: pa.Table) -> tuple[pa.Table, int]:
+    """Union of ``existing`` and ``new`` rows, unique on the key column, sorted.
+
+    On a key conflict the row from ``new`` wins (and among ``new`` rows, the later one).
+    Returns the merged table and how many of its rows came from ``new``.
+    """
+    n_old = 0 if existing is None else existing.num_rows
+    combined = new if n_old == 0 or existing is None else pa.concat_tables([existing, new])
+    n = combined.num_rows
+    if n == 0:
+        return combined, 0
+    if key.kind == "ohlc":
+        keep = _last_per_key(ts_ns_column(combined).to_numpy())  # already in ts order
+    else:
+        ids = combined.column("id").combine_chunks().dictionary_encode().indices
+        unique = _last_per_key(ids.to_numpy(zero_copy_only=False))
+        sub = pa.table(
+            {"ts": combined.column("ts").take(unique), "id": combined.column("id").take(unique)}
+        )
+        order = pc.sort_indices(sub, sort_keys=[("ts", "ascending"), ("id", "ascending")])
+        keep = unique[order.to_numpy()]
+    from_new = int(np.count_nonzero(keep >= n_old))
+    if len(keep) == n and np.array_equal(keep, np.arange(n)):
+        return combined.combine_chunks(), from_new  # already sorted and unique: no copy
+    return combined.take(pa.array(keep)).combine_chunks(), from_new
+
+
+# -- the writer --------------------------------------------------------------------------
+
+
+@dataclass
+class WriteStats:
+    """What a ``SeriesWriter`` did.
+
+    ``rows_added``: rows that are in the files now and were not before (after dedup
+    against the existing files). ``rows_written``: fetched rows now stored, new or
+    replacing an older version of themselves. ``files_touched``: data files (re)written;
+    a partition whose merge changes nothing is not rewritten. ``bytes``: their size.
+    """
+
+    rows_added: int = 0
+    rows_written: int = 0
+    files_touched: list[Path] = field(default_factory=list)
+    bytes: int = 0
+
+
+@dataclass
+class _Pending:
+    """Rows buffered for one partition: zero-copy slices of the chunks, in time order."""
+
+    partition: Partition
+    first_ts: int
+    tables: list[pa.Table] = field(default_factory=list)
+    rows: int = 0
+
+
+class SeriesWriter:
+    """Stream one series' pieces into its Parquet files and coverage ledger.
+
+    ``add`` the pieces in time order, then ``close()`` (or ``abort()`` on interruption).
+    Usable as a context manager: a clean exit closes, an exception aborts.
+    """
+
+    def __init__(self, root: Path, key: SeriesKey, *, native_symbol: str, version: str) -> None:
+        self.root = Path(root)
+        self.key = key
+        self.directory = key.dir(self.root)
+        self._metadata = dict(file_metadata(key, native_symbol=native_symbol, version=version))
+        self._buffer: dict[int, _Pending] = {}  # by partition start; one between calls
+        # All received rows with ts < _frontier are buffered or on disk.
+        self._frontier = _NEG_INF
+        self._last_end = _NEG_INF
+        self._pending_fetched: list[Interval] = []  # received, rows not yet all durable
+        self._pending_failed: list[FailedInterval] = []
+        self._stats = WriteStats()
+        self._cleaned = False
+        self._state = "open"
+
+    # -- public surface --
+
+    def add(self, piece: Chunk | FailedRange) -> None:
+        """Take the next piece. Pieces must not overlap and must come in time order.
+
+        May write the partitions the piece moved past (and update the ledger).
+        Raises ``ValueError`` for a piece out of order or with rows outside its range,
+        ``StorageError`` for a disk failure (then call ``abort()``).
+        """
+        self._check_open()
+        if piece.start_ns > piece.end_ns:
+            raise ValueError(f"piece [{piece.start_ns}, {piece.end_ns}) ends before it starts")
+        if piece.start_ns < self._last_end:
+            raise ValueError(
+                f"pieces must come in time order: [{piece.start_ns}, {piece.end_ns}) starts "
+                f"before the previous piece's end {self._last_end}"
+            )
+        if isinstance(piece, FailedRange):
+            if piece.start_ns < piece.end_ns:
+                self._pending_failed.append(
+                    FailedInterval(piece.start_ns, piece.end_ns, piece.error)
+                )
+            self._advance(piece.end_ns)
+            return
+        table = conform(piece.table, self.key)
+        ts = ts_ns_column(table).to_numpy() if table.num_rows else np.empty(0, np.int64)
+        if len(ts) and (ts.min() < piece.start_ns or ts.max() >= piece.end_ns):
+            raise ValueError(
+                f"chunk [{piece.start_ns}, {piece.end_ns}) has rows outside its range "
+                f"(ts {int(ts.min())} .. {int(ts.max())}); the paginator must filter them"
+            )
+        if len(ts) > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
+            order = pc.sort_indices(
+                table, sort_keys=[(c, "ascending") for c in self.key.sort_columns]
+            )
+            table = table.take(order)
+            ts = ts_ns_column(table).to_numpy()
+        if piece.start_ns < piece.end_ns:
+            self._pending_fetched = union(self._pending_fetched, [(piece.start_ns, piece.end_ns)])
+        i = 0
+        while i < len(ts):
+            part = partition_for(self.key.kind, int(ts[i]))
+            # Every row before ts[i] has been placed: partitions ending by then are complete.
+            self._advance(int(ts[i]))
+            j = int(np.searchsorted(ts, part.end_ns, side="left"))
+            pending = self._buffer.get(part.start_ns)
+            if pending is None:
+                pending = self._buffer[part.start_ns] = _Pending(part, int(ts[i]))
+            pending.tables.append(table.slice(i, j - i))
+            pending.rows += j - i
+            i = j
+        self._advance(piece.end_ns)
+
+    def flush(self) -> None:
+        """Write the buffered partitions now, complete or not, and record the coverage.
+
+        For long-lived writers (live streams) that want their rows durable before the day
+        ends: a partition flushed early is merged into its file again when it completes.
+        """
+        self._check_open()
+        self._flush(self._buffered(), commit_anyway=True)
+
+    def close(self) -> WriteStats:
+        """Write every buffered partition, record the coverage, return the stats."""
+        self.flush()
+        self._state = "closed"
+        return self.stats
+
+    def abort(self) -> None:
+        """Stop after an interruption or error: buffered rows are dropped, nothing more is
+        written to the data files, and the ledger records exactly what is already durable
+        (plus the failed ranges), so the next run resumes from there. Never raises for a
+        disk error: it is called on the way out of another failure.
+        """
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        mark = self._watermark()
+        self._buffer.clear()
+        try:
+            if self._pending_failed or intersect(self._pending_fetched, [(_NEG_INF, mark)]):
+                with series_lock(self.directory):
+                    self._commit_ledger(mark)
+        except StorageError as exc:
+            log.warning("could not update the coverage ledger of %s: %s", self.key, exc)
+
+    @property
+    def stats(self) -> WriteStats:
+        """A snapshot of the stats so far."""
+        return replace(self._stats, files_touched=list(self._stats.files_touched))
+
+    @property
+    def buffered_rows(self) -> int:
+        """Rows held in memory, waiting for their partition to complete."""
+        return sum(p.rows for p in self._buffer.values())
+
+    @property
+    def buffered_partitions(self) -> list[Partition]:
+        return [p.partition for p in self._buffered()]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            if self._state == "open":
+                self.close()
+        else:
+            self.abort()
+
+    # -- internals --
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            raise RuntimeError(f"the writer of {self.key} is {self._state}")
+
+    def _advance(self, ts: int) -> None:
+        """Time has moved to ``ts``: write every buffered partition that ends by then."""
+        self._frontier = max(self._frontier, ts)
+        self._last_end = max(self._last_end, ts)
+        done = [p for p in self._buffered() if p.partition.end_ns <= ts]
+        if done:
+            self._flush(done, commit_anyway=False)
+
+    def _buffered(self) -> list[_Pending]:
+        return sorted(self._buffer.values(), key=lambda p: p.partition.start_ns)
+
+    def _watermark(self) -> int:
+        """Every received row with ts below this is durably in a data file."""
+        mark = self._frontier
+        for p in self._buffer.values():
+            mark = min(mark, p.first_ts)
+        return mark
+
+    def _flush(self, pendings: list[_Pending], *, commit_anyway: bool) -> None:
+        if not pendings and not (commit_anyway and (self._pending_fetched or self._pending_failed)):
+            return
+        with series_lock(self.directory):
+            if not self._cleaned:
+                clean_stale_temps(self.directory)
+                self._cleaned = True
+            for pending in pendings:
+                self._write_partition(pending)
+                # Dropped only once durable: after a failure, _watermark stays below it.
+                del self._buffer[pending.partition.start_ns]
+            self._commit_ledger(self._watermark())
+
+    def _write_partition(self, pending: _Pending) -> None:
+        path = self.directory / pending.partition.name
+        new = pa.concat_tables(pending.tables)
+        existing = read_data_file(path, self.key)
+        merged, from_new = merge_rows(self.key, existing, new)
+        n_old = 0 if existing is None else existing.num_rows
+        # Re-fetched rows identical to the stored ones: leave the file alone.
+        if existing is None or not merged.equals(existing):
+            size = write_data_file(path, merged, self._metadata)
+            self._stats.files_touched.append(path)
+            self._stats.bytes += size
+        self._stats.rows_added += merged.num_rows - n_old
+        self._stats.rows_written += from_new
+
+    def _commit_ledger(self, mark: int) -> None:
+        """Add the durable part of the pending coverage, and the failures, to the ledger.
+
+        Reloads the ledger from disk (the caller holds the series lock) so that another
+        process' updates since are kept.
+        """
+        durable = intersect(self._pending_fetched, [(_NEG_INF, mark)])
+        if not durable and not self._pending_failed:
+            return
+        ledger = Ledger.load(self.directory, self.key)
+        before = Ledger(self.directory, ledger.fetched, ledger.failed)
+        for f in self._pending_failed:
+            ledger.add_failed(f.start_ns, f.end_ns, f.error)
+        for s, e in durable:
+            ledger.add_fetched(s, e)
+        if not ledger.same_coverage(before):
+            ledger.save()
+        self._pending_fetched = normalize(subtract(self._pending_fetched, durable))
+        self._pending_failed = []
