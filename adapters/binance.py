@@ -8,14 +8,13 @@ HTTP 429 then 418 (ban) with ``Retry-After``; error bodies ``{"code":-1121,"msg"
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from dccd_cli.capability import Adapter, Capability, Market, RateLimit
-from dccd_cli.errors import DccdError, ProtocolError
+from dccd_cli.errors import ProtocolError
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
 
 MS = 1_000_000
@@ -41,11 +40,6 @@ class BinanceAdapter(Adapter):
         spans={s: s for s in _INTERVALS},
     )
     trades = Capability(kind="trades", max_per_request=1000, page_direction="forward", weight=4)
-
-    @staticmethod
-    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
-        # Binance reports errors with proper HTTP statuses; the generic handling suffices.
-        return None
 
     async def load_markets(self) -> list[Market]:
         info = await self.http.get_json("/api/v3/exchangeInfo", weight=20)

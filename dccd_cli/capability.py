@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pyarrow as pa
 
+from .errors import DccdError
+
 if TYPE_CHECKING:
     from .http import AsyncHTTPClient
 
@@ -85,6 +87,20 @@ class Adapter:
     rate_limit: ClassVar[RateLimit]
     ohlc: ClassVar[Capability | None] = None
     trades: ClassVar[Capability | None] = None
+    # For a kind the exchange does not serve over REST: what it offers instead (shown to users).
+    unsupported: ClassVar[Mapping[str, str]] = {}
+
+    @staticmethod
+    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
+        """Inspect every reply before the generic HTTP handling (see ``dccd_cli.http``).
+
+        Return an error for replies that are errors in disguise — Kraken's errors inside an
+        HTTP 200, Bitfinex's ``["error", 11010, "ratelimit: error"]`` — e.g.
+        ``RateLimitedError`` (waited for and retried), ``ServerError`` (retried with
+        backoff), ``ExchangeError`` or a ``UsageError`` (raised); or None for the generic
+        rules. The default trusts HTTP statuses.
+        """
+        return None
 
     def __init__(self, http: AsyncHTTPClient) -> None:
         self.http = http
@@ -153,4 +169,5 @@ class Adapter:
             "rate_limit": {"capacity": cls.rate_limit.capacity, "window_s": cls.rate_limit.window_s},
             "ohlc": cap(cls.ohlc),
             "trades": cap(cls.trades),
+            "unsupported": dict(cls.unsupported),
         }

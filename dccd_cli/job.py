@@ -102,10 +102,10 @@ def validate(req: DownloadRequest) -> _Plan:
     adapter_cls = get_adapter(req.exchange)
     cap = adapter_cls.capability(req.kind)
     if cap is None:
-        other = "ohlc" if req.kind == "trades" else "trades"
+        instead = adapter_cls.unsupported.get(req.kind, "")
         raise UnsupportedRangeError(
             f"{adapter_cls.name} does not serve {req.kind} history over its REST API"
-            + (f"; it serves {other}" if adapter_cls.capability(other) else "")
+            + (f"; {instead}" if instead else "")
         )
     span = None
     if req.kind == "ohlc":
@@ -196,7 +196,8 @@ async def _run_series(
                                        emit_progress=emit, concurrency=cap.concurrency)
             else:
                 pieces = paginate_trades(fetch_trades, cap.max_per_request, s, e,
-                                         emit_progress=emit, concurrency=cap.concurrency)
+                                         emit_progress=emit, concurrency=cap.concurrency,
+                                         direction=cap.page_direction)
             try:
                 async for piece in pieces:
                     if isinstance(piece, FailedRange):

@@ -301,6 +301,23 @@ def _after(table: pa.Table, carry: pa.Table) -> pa.Table:
     return table.filter(pc.and_(pc.greater_equal(ts, at), pc.invert(repeated)))
 
 
+def _unique_ids(table: pa.Table) -> pa.Table:
+    """Sorted trades without repeated ids (backward pages resume *at* an instant)."""
+    if table.num_rows < 2:
+        return table
+    table = table.sort_by([("ts", "ascending"), ("id", "ascending")])
+    ids = table.column("id").combine_chunks()
+    if len(pc.unique(ids)) == len(ids):
+        return table
+    # Keep the first row of each id (repeats are rare: only at page seams).
+    seen: set[str] = set()
+    keep = []
+    for i in ids.to_pylist():
+        keep.append(i not in seen)
+        seen.add(i)
+    return table.filter(pa.array(keep))
+
+
 def trade_windows(start_ns: int, end_ns: int, concurrency: int) -> list[tuple[int, int]]:
     """Sub-windows drained concurrently: about four per concurrent slot, 1 h to 1 day long,
     on the hour grid, so a one-day range still runs ``concurrency`` cursors at once while a
@@ -327,8 +344,13 @@ async def paginate_trades(
     max_pages: int = 1_000_000,
     concurrency: int = DEFAULT_CONCURRENCY,
     buffer_pages: int = 16,
+    direction: str = "forward",
 ) -> AsyncIterator[Piece]:
     """Every trade in ``[start_ns, end_ns)``, drained by the adapter's cursor.
+
+    ``direction="backward"`` is for exchanges whose cursor only walks into the past
+    (newest-first pages): a window is then proven only once its cursor has reached the
+    window's start, so it is handed on as one chunk, deduplicated by id.
 
     The range is split into sub-windows drained concurrently, each by its own cursor, and
     stitched in order. Within a window each page yields a chunk proven up to (not including)
@@ -340,6 +362,27 @@ async def paginate_trades(
     windows = trade_windows(start_ns, end_ns, concurrency)
     total = max(1, end_ns - start_ns)
     queues: dict[int, asyncio.Queue[Piece | None]] = {}
+
+    async def drain_backward(index: int, w0: int, w1: int) -> None:
+        queue = queues[index]
+        cursor: Any = None
+        pages: list[pa.Table] = []
+        try:
+            for _ in range(max_pages):
+                raw, cursor = await fetch_page(w0, w1, cap, cursor)
+                pages.append(clip_sorted(raw, w0, w1, ["ts", "id"]))
+                if cursor is None:
+                    await queue.put(Chunk(w0, w1, _unique_ids(pa.concat_tables(pages))))
+                    return
+            raise FetchError(f"gave up after {max_pages} pages in window {w0}..{w1}")
+        except BannedError as exc:
+            await queue.put(FailedRange(w0, w1, str(exc)))
+            raise
+        except FetchError as exc:
+            log.warning("trades window %s..%s failed: %s", w0, w1, exc)
+            await queue.put(FailedRange(w0, w1, str(exc)))
+        finally:
+            await queue.put(None)
 
     async def drain(index: int, w0: int, w1: int) -> None:
         queue = queues[index]
@@ -378,7 +421,10 @@ async def paginate_trades(
 
     def job(i: int, w0: int, w1: int) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            await drain(i, w0, w1)
+            if direction == "backward":
+                await drain_backward(i, w0, w1)
+            else:
+                await drain(i, w0, w1)
 
         return run
 

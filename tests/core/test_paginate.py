@@ -163,3 +163,23 @@ def test_trade_windows_scale_with_range() -> None:
     assert len(one_day) == 24
     year = trade_windows(T0, T0 + 365 * DAY_NS, 8)
     assert len(year) == 365
+
+
+async def test_backward_trades_drain_each_window_to_its_start() -> None:
+    """An exchange whose cursor walks into the past, resuming AT the oldest instant."""
+    source = trade_source(1)
+    times = [r[0] for r in source]
+
+    async def fetch(w0: int, w1: int, limit: int, cursor: Any) -> tuple[pa.Table, Any]:
+        until = w1 if cursor is None else cursor  # newest-first: rows with ts <= until
+        hi = bisect.bisect_right(times, until - 1 if cursor is None else until)
+        lo = max(bisect.bisect_left(times, w0), hi - limit)
+        rows = list(reversed(source[lo:hi]))
+        t = trades_table([r[0] for r in rows], [r[1] for r in rows], [1.0] * len(rows), [1.0] * len(rows), None)
+        return t, (None if hi - lo < limit else rows[-1][0])
+
+    pieces = await collect(paginate_trades(fetch, 100, T0, T0 + DAY_NS, concurrency=4, direction="backward"))
+    ids = [i for p in pieces for i in p.table.column("id").to_pylist()]
+    assert len(ids) == len(set(ids))
+    assert sorted(ids, key=int) == [r[1] for r in source]
+    assert [p.start_ns for p in pieces] == sorted(p.start_ns for p in pieces)
