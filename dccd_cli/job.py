@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from . import __version__
 from .capability import Adapter, Capability, Market
-from .chunk import Chunk, FailedRange, Piece
+from .chunk import FailedRange, Piece
 from .errors import (
     BadDateError,
     BannedError,
@@ -165,7 +165,7 @@ async def _run_series(
         exchange=adapter.name, symbol=market.symbol, native_symbol=market.native, kind=kind,
         span=span.code if span else None, start_ns=start, end_ns=end,
     )
-    key = SeriesKey(kind=kind, exchange=adapter.name, symbol=market.symbol, span=result.span)
+    key = SeriesKey(kind="ohlc" if kind == "ohlc" else "trades", exchange=adapter.name, symbol=market.symbol, span=result.span)
     missing = Ledger.load(key.dir(plan.out)).missing(start, end)
     if not missing:
         result.already_stored = True

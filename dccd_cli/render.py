@@ -11,12 +11,19 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from .job import NoProgress, ProgressSink
@@ -25,7 +32,7 @@ from .timeutil import format_ns
 
 
 def _stamp() -> str:
-    return datetime.now(tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class LogProgress:
@@ -69,16 +76,18 @@ class RichProgress:
             console=console,
             transient=False,
         )
+        self._totals: dict[int, int] = {}
 
     def start(self, label: str, total: int) -> int:
-        return int(self.progress.add_task(label, total=max(1, total)))
+        task = self.progress.add_task(label, total=max(1, total))
+        self._totals[int(task)] = max(1, total)
+        return int(task)
 
     def advance(self, task: int, done: int) -> None:
-        self.progress.update(task, completed=done)  # type: ignore[arg-type]
+        self.progress.update(TaskID(task), completed=done)
 
     def finish(self, task: int, result: SeriesResult) -> None:
-        t = self.progress.tasks[[x.id for x in self.progress.tasks].index(task)]  # type: ignore[comparison-overlap]
-        self.progress.update(task, completed=t.total)  # type: ignore[arg-type]
+        self.progress.update(TaskID(task), completed=self._totals[task])
 
 
 @contextmanager

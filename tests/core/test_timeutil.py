@@ -1,15 +1,15 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from dccd_cli.errors import BadDateError, UnsupportedSpanError
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, NS, Span, datetime_to_ns, format_ns, parse_time
 
-NOW = datetime_to_ns(datetime(2024, 6, 15, 12, 30, tzinfo=timezone.utc))
+NOW = datetime_to_ns(datetime(2024, 6, 15, 12, 30, tzinfo=UTC))
 
 
 def ns(*args: int) -> int:
-    return datetime_to_ns(datetime(*args, tzinfo=timezone.utc))
+    return datetime_to_ns(datetime(*args, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(
