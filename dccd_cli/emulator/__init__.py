@@ -1,0 +1,23 @@
+"""dccd's offline exchanges: a deterministic synthetic market served as faithful replicas
+of each venue's public REST API on loopback (``dccd emulator``, ``--emulate``, tests).
+
+Layout: :mod:`.rng` (counter-based randomness) → :mod:`.minutes` (per-minute decisions)
+→ :mod:`.trades` (trades expanded from a minute) → :mod:`.cache` / :mod:`.market` (the
+venue-neutral :class:`MarketModel`) → :mod:`.venues` (wire formats) → :mod:`.server`.
+"""
+
+from __future__ import annotations
+
+from .bars import Bars
+from .http import Clock, Request, Response, Venue
+from .instruments import DEFAULT_INSTRUMENTS, Instrument
+from .market import MarketModel, UnknownInstrumentError
+from .server import EmulatorApp, EmulatorServer, EmulatorSettings, serve
+from .trades import AggTrades, Trades
+from .venues import VENUES
+
+__all__ = [
+    "DEFAULT_INSTRUMENTS", "VENUES", "AggTrades", "Bars", "Clock", "EmulatorApp",
+    "EmulatorServer", "EmulatorSettings", "Instrument", "MarketModel", "Request",
+    "Response", "Trades", "UnknownInstrumentError", "Venue", "serve",
+]
