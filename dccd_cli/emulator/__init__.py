@@ -14,10 +14,10 @@ from .instruments import DEFAULT_INSTRUMENTS, Instrument
 from .market import MarketModel, UnknownInstrumentError
 from .server import EmulatorApp, EmulatorServer, EmulatorSettings, serve
 from .trades import AggTrades, Trades
-from .venues import VENUES
+from .venues import venues
 
 __all__ = [
-    "DEFAULT_INSTRUMENTS", "VENUES", "AggTrades", "Bars", "Clock", "EmulatorApp",
+    "DEFAULT_INSTRUMENTS", "venues", "AggTrades", "Bars", "Clock", "EmulatorApp",
     "EmulatorServer", "EmulatorSettings", "Instrument", "MarketModel", "Request",
     "Response", "Trades", "UnknownInstrumentError", "Venue", "serve",
 ]

@@ -32,7 +32,7 @@ import uvicorn
 from .http import Clock, Request, Response, Venue
 from .instruments import Instrument
 from .market import MarketModel
-from .venues import VENUES
+from .venues import venues
 
 log = logging.getLogger("dccd.emulator")
 
@@ -68,7 +68,7 @@ class EmulatorApp:
 
     def __init__(self, settings: EmulatorSettings | None = None) -> None:
         self.settings = settings or EmulatorSettings()
-        unknown = set(self.settings.venues) - set(VENUES)
+        unknown = set(self.settings.venues) - set(venues())
         if unknown:
             raise ValueError(f"settings for unknown venues: {sorted(unknown)}")
         self.clock = Clock(self.settings.now)
@@ -78,7 +78,7 @@ class EmulatorApp:
                                   maintenance=self.settings.maintenance)
         self.venues: dict[str, Venue] = {
             name: cls(self.market, dict(self.settings.venues.get(name, {})), self.clock)
-            for name, cls in VENUES.items()}
+            for name, cls in venues().items()}
 
     async def __call__(self, scope: dict[str, Any], receive: ASGIReceive,
                        send: ASGISend) -> None:
