@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pyarrow as pa
 
-from .errors import DccdError
+from .errors import DccdError, UnsupportedRangeError
 
 if TYPE_CHECKING:
     from .http import AsyncHTTPClient
@@ -112,10 +112,11 @@ class Adapter:
     async def server_time_ns(self) -> int | None:
         """The exchange's clock, which decides what 'now' and an unfinished bar are.
 
-        The default reads the ``Date`` header of the last response; adapters of exchanges
-        with a time endpoint override this with it (millisecond precision).
+        The default reads the ``Date`` header of the last response (None before any), plus
+        the time since it arrived; adapters of exchanges with a time endpoint override this
+        with it (millisecond precision).
         """
-        return self.http.last_server_date_ns
+        return self.http.server_time_ns()
 
     async def fetch_ohlc_page(
         self, market: Market, span: str, start_ns: int, end_ns: int, limit: int
@@ -137,8 +138,14 @@ class Adapter:
         raise NotImplementedError
 
     async def first_data_ns(self, market: Market, kind: str, span: str | None) -> int | None:
-        """The first instant the exchange has data for (``--start origin``)."""
-        return market.listed_ns
+        """The first instant the exchange has data for (``--start origin``), or None when
+        it has none for this market. Adapters that cannot tell leave this default."""
+        if market.listed_ns is not None:
+            return market.listed_ns
+        raise UnsupportedRangeError(
+            f"--start origin: {self.name} does not tell where its {kind} history begins; "
+            "give a date with --start"
+        )
 
     @classmethod
     def capability(cls, kind: str) -> Capability | None:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from platformdirs import user_data_dir
@@ -51,13 +51,13 @@ def _base_url(exchange: str, base_url: str | None, emulate: bool) -> Iterator[st
         yield server.venue_url(exchange.lower())
 
 
-OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Dataset directory (default: $DCCD_DATA_DIR, else the user data directory).")]
-BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="The exchange's REST base URL, e.g. an emulator's http://127.0.0.1:8765/binance.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Dataset directory (default: $DCCD_DATA_DIR, else the user data directory).")]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="The exchange's REST base URL, e.g. an emulator's http://127.0.0.1:8765/binance.")]
 EmulateOpt = Annotated[bool, typer.Option("--emulate", help="Start the offline emulator in-process and download from it.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress; errors only.")]
 StartOpt = Annotated[str, typer.Option("--start", help="First instant: a date (2024-01-01), a datetime, -90d, or 'origin' (the exchange's first data).")]
-EndOpt = Annotated[Optional[str], typer.Option("--end", help="End (exclusive): a date, a datetime, -1d, or 'now' (default).")]
+EndOpt = Annotated[str | None, typer.Option("--end", help="End (exclusive): a date, a datetime, -1d, or 'now' (default).")]
 
 
 def _download(req: DownloadRequest, emulate: bool, json_mode: bool, quiet: bool) -> None:
@@ -125,7 +125,7 @@ def exchanges(json_mode: JsonOpt = False) -> None:
 def emulator(
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
     host: Annotated[str, typer.Option("--host", help="Address to listen on; loopback unless you say otherwise.")] = "127.0.0.1",
-    now: Annotated[Optional[str], typer.Option("--now", help="Freeze the exchanges' clock at this instant (default: real time).")] = None,
+    now: Annotated[str | None, typer.Option("--now", help="Freeze the exchanges' clock at this instant (default: real time).")] = None,
     latency_ms: Annotated[float, typer.Option("--latency-ms", help="Delay added to every response.")] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic markets.")] = 1,
     trades_scale: Annotated[float, typer.Option("--trades-scale", help="Multiply every market's trade count (1.0 = realistic).")] = 1.0,
@@ -140,7 +140,6 @@ def emulator(
         _fail(exc)
         return
     settings = EmulatorSettings(seed=seed, now=fixed, latency_ms=latency_ms, trades_scale=trades_scale)
-    sys.stderr.write(f"dccd emulator on http://{host}:{port}/ (venues: {', '.join(adapters())}); Ctrl-C stops\n")
     try:
         serve(settings, host=host, port=port)
     except KeyboardInterrupt:

@@ -218,6 +218,23 @@ async def _run_series(
     return result
 
 
+async def _exchange_now(adapter: Adapter) -> int:
+    """'Now' by the exchange's clock, which decides what an unfinished bar is.
+
+    Adapters with a time endpoint answer directly; the others read the ``Date`` header of
+    the latest reply — and when the market list came from the cache there is none yet, so
+    the list is asked for once (cheap, and the reply carries the header).
+    """
+    now = await adapter.server_time_ns()
+    if now is None:
+        await adapter.load_markets()
+        now = await adapter.server_time_ns()
+    if now is None:
+        log.warning("%s sent no clock; using the local clock", adapter.name)
+        now = now_ns()
+    return now
+
+
 async def run_download(req: DownloadRequest, progress: ProgressSink | None = None) -> RunResult:
     """Run one ``dccd ohlc`` / ``dccd trades`` command and say what it did."""
     loop = asyncio.get_running_loop()
@@ -232,7 +249,7 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
     ) as http:
         adapter = adapter_cls(http)
         markets = await resolve(adapter, base_url, plan.symbols)
-        server_now = await adapter.server_time_ns() or now_ns()
+        server_now = await _exchange_now(adapter)
         span = plan.span
         jobs = []
         for market in markets:

@@ -91,7 +91,7 @@ async def resolve(adapter: Adapter, base_url: str, symbols: list[str]) -> list[M
     for s in wanted:
         m = markets.get(s)
         if m is None:
-            close = difflib.get_close_matches(s, list(markets), n=3, cutoff=0.6)
+            close = difflib.get_close_matches(s, list(markets), n=3, cutoff=0.8)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise UnknownSymbolError(
                 f"unknown symbol {s!r} on {adapter.name} ({len(markets)} markets listed){hint}"

@@ -105,6 +105,14 @@ def progress_for(*, quiet: bool, json_mode: bool, stderr: IO[str] | None = None)
     yield LogProgress(stream)
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _age(days: float) -> str:
+    return f"{days * 24:.0f} hours" if days < 2 else f"{days:.0f} days"
+
+
 def _summary_line(s: SeriesResult) -> str:
     if s.error:
         return f"{s.label}: FAILED: {s.error}"
@@ -112,7 +120,7 @@ def _summary_line(s: SeriesResult) -> str:
         return f"{s.label}: already stored {format_ns(s.start_ns)}..{format_ns(s.end_ns)}, nothing to fetch"
     text = (
         f"{s.label}: {s.rows_added} rows added ({format_ns(s.start_ns)}..{format_ns(s.end_ns)}), "
-        f"{s.requests} requests, {len(s.files)} files"
+        f"{_n(s.requests, 'request')}, {_n(len(s.files), 'file')}"
     )
     if s.failed:
         ranges = ", ".join(f"{format_ns(f.start_ns)}..{format_ns(f.end_ns)}" for f in s.failed)
@@ -149,7 +157,7 @@ def render_exchanges(described: list[dict[str, Any]], *, json_mode: bool, stdout
         if o:
             history.append("ohlc: full" if o["history"] == "full" else f"ohlc: last {o['recent_bars']} bars")
         if t:
-            history.append("trades: full" if t["history"] == "full" else f"trades: last {t['recent_days']:g} days")
+            history.append("trades: full" if t["history"] == "full" else f"trades: last {_age(t['recent_days'])}")
         else:
             history.append("trades: none over REST")
         table.add_row(
