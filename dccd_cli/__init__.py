@@ -10,9 +10,9 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-from .capability import Adapter, Capability, Market, RateLimit  # noqa: E402
-from .chunk import Chunk, FailedRange  # noqa: E402
-from .errors import (  # noqa: E402
+from .capability import Adapter, Capability, Market, RateLimit
+from .chunk import Chunk, FailedRange
+from .errors import (
     BadDateError,
     BannedError,
     DccdError,
@@ -30,13 +30,46 @@ from .errors import (  # noqa: E402
     UnsupportedSpanError,
     UsageError,
 )
-from .schema import OHLC_SCHEMA, TRADES_SCHEMA, ohlc_table, trades_table  # noqa: E402
-from .timeutil import Span  # noqa: E402
+from .http import AsyncHTTPClient
+from .job import DownloadRequest, run_download
+from .paginate import paginate_backward, paginate_forward, paginate_ohlc, paginate_trades
+from .ratelimit import TokenBucket
+from .registry import adapters, get_adapter
+from .results import RunResult, SeriesResult
+from .schema import OHLC_SCHEMA, TRADES_SCHEMA, ohlc_table, trades_table
+from .storage import Ledger, SeriesKey, SeriesWriter, read_series
+from .timeutil import Span
 
 __all__ = [
-    "__version__", "Adapter", "Capability", "Market", "RateLimit", "Chunk", "FailedRange",
-    "BadDateError", "BannedError", "DccdError", "ExchangeError", "FetchError", "NetworkError",
-    "OutputPathError", "ProtocolError", "RateLimitedError", "ServerError", "StorageError",
-    "UnknownExchangeError", "UnknownSymbolError", "UnsupportedRangeError", "UnsupportedSpanError",
-    "UsageError", "OHLC_SCHEMA", "TRADES_SCHEMA", "ohlc_table", "trades_table", "Span",
+    "AsyncHTTPClient", "DownloadRequest", "run_download", "paginate_backward", "paginate_forward",
+    "paginate_ohlc", "paginate_trades", "TokenBucket", "adapters", "get_adapter", "RunResult",
+    "SeriesResult", "Ledger", "SeriesKey", "SeriesWriter", "read_series",
+    "OHLC_SCHEMA",
+    "TRADES_SCHEMA",
+    "Adapter",
+    "BadDateError",
+    "BannedError",
+    "Capability",
+    "Chunk",
+    "DccdError",
+    "ExchangeError",
+    "FailedRange",
+    "FetchError",
+    "Market",
+    "NetworkError",
+    "OutputPathError",
+    "ProtocolError",
+    "RateLimit",
+    "RateLimitedError",
+    "ServerError",
+    "Span",
+    "StorageError",
+    "UnknownExchangeError",
+    "UnknownSymbolError",
+    "UnsupportedRangeError",
+    "UnsupportedSpanError",
+    "UsageError",
+    "__version__",
+    "ohlc_table",
+    "trades_table",
 ]

@@ -25,7 +25,7 @@ Library exceptions (httpx, OSError, orjson) are translated at one boundary each 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 class DccdError(Exception):
@@ -112,11 +112,11 @@ class BannedError(FetchError):
     def until(self) -> datetime | None:
         if self.retry_after is None:
             return None
-        return datetime.fromtimestamp(self._raised_at + self.retry_after, tz=timezone.utc)
+        return datetime.fromtimestamp(self._raised_at + self.retry_after, tz=UTC)
 
     def __init__(self, message: str, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self._raised_at = datetime.now(tz=timezone.utc).timestamp()
+        self._raised_at = datetime.now(tz=UTC).timestamp()
 
 
 class ExchangeError(FetchError):

@@ -443,7 +443,7 @@ async def paginate_trades(
 
     try:
         start_more()
-        for i, (w0, w1) in enumerate(windows):
+        for i, (_, w1) in enumerate(windows):
             queue = queues[i]
             while True:
                 piece = await queue.get()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from .errors import BadDateError, UnsupportedSpanError
 
@@ -26,13 +26,13 @@ _SPAN_RE = re.compile(r"^([1-9][0-9]{0,3})([smhdwM])$")
 
 
 def ns_to_datetime(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns // NS, tz=timezone.utc) + timedelta(microseconds=(ns % NS) // 1000)
+    return datetime.fromtimestamp(ns // NS, tz=UTC) + timedelta(microseconds=(ns % NS) // 1000)
 
 
 def datetime_to_ns(dt: datetime) -> int:
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * NS + delta.microseconds * 1000
 
 
@@ -49,7 +49,7 @@ def format_ns(ns: int) -> str:
 
 
 def now_ns() -> int:
-    return datetime_to_ns(datetime.now(tz=timezone.utc))
+    return datetime_to_ns(datetime.now(tz=UTC))
 
 
 _DATE_FORMS = "YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM], a Unix time in seconds or ms, 'now', or a relative time like -90d / -12h"
@@ -117,7 +117,7 @@ class Span:
         if self.unit == "M":
             dt = ns_to_datetime(ns)
             months = (dt.year * 12 + dt.month - 1) // self.count * self.count
-            return datetime_to_ns(datetime(months // 12, months % 12 + 1, 1, tzinfo=timezone.utc))
+            return datetime_to_ns(datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC))
         step = self.fixed_ns
         assert step is not None
         if self.unit == "w":
@@ -134,7 +134,7 @@ class Span:
         if self.unit == "M":
             dt = ns_to_datetime(ns)
             months = dt.year * 12 + dt.month - 1 + bars * self.count
-            return datetime_to_ns(datetime(months // 12, months % 12 + 1, 1, tzinfo=timezone.utc))
+            return datetime_to_ns(datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC))
         step = self.fixed_ns
         assert step is not None
         return ns + bars * step

@@ -22,14 +22,13 @@ from dccd_cli.capability import Market
 from dccd_cli.chunk import Chunk
 from dccd_cli.errors import (
     ExchangeError,
-    ProtocolError,
     RateLimitedError,
     ServerError,
     UnknownSymbolError,
 )
 from dccd_cli.http import AsyncHTTPClient
 from dccd_cli.paginate import paginate_trades
-from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, NS
+from dccd_cli.timeutil import HOUR_NS, MINUTE_NS, NS
 
 # Real samples, verbatim from shared/exchanges/samples/kraken/ (provenance in SOURCES.md):
 # Kraken's API reference examples and the error bodies its docs and clients quote.
