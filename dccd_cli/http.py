@@ -28,6 +28,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -49,6 +50,7 @@ from .errors import (
     ServerError,
 )
 from .ratelimit import Clock, Sleep, TokenBucket, bucket_for
+from .transport import make_transport
 
 __all__ = [
     "AsyncHTTPClient",
@@ -58,6 +60,7 @@ __all__ = [
     "exchange_message",
     "parse_http_date",
     "parse_retry_after",
+    "series_stats",
 ]
 
 log = logging.getLogger("dccd.http")
@@ -165,6 +168,11 @@ class HTTPStats:
         return asdict(self)
 
 
+#: Counters of the series being fetched, besides the client's own. The client is shared by
+#: every series of an exchange, so its stats cannot tell them apart; a series sets this in
+#: its task (``job.run_series``) and the tasks its paginator spawns inherit it.
+series_stats: ContextVar[HTTPStats | None] = ContextVar("dccd_series_stats", default=None)
+
 _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Table] = (
     weakref.WeakKeyDictionary()
 )
@@ -214,7 +222,7 @@ class AsyncHTTPClient:
         self._wall = wall_clock
         self._jitter = jitter
         self._client = httpx.AsyncClient(
-            transport=transport,
+            transport=transport if transport is not None else make_transport(),
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": _USER_AGENT, "Accept": "application/json", **(headers or {})},
             follow_redirects=True,
@@ -350,6 +358,8 @@ class AsyncHTTPClient:
             if isinstance(err, RateLimitedError):
                 waits += 1
                 self.stats.rate_limited += 1
+                if (mine := series_stats.get()) is not None:
+                    mine.rate_limited += 1
                 if waits > self.max_rate_limit_waits:
                     err.args = (f"{err.args[0]} (still rate limited after {waits - 1} waits)",)
                     raise err
@@ -372,6 +382,8 @@ class AsyncHTTPClient:
                     delay = max(delay, err.retry_after)
                 retries += 1
                 self.stats.retries += 1
+                if (mine := series_stats.get()) is not None:
+                    mine.retries += 1
                 log.info("%s: %s; retry %d/%d in %.2f s", self.exchange, err, retries,
                          self.max_retries, delay)
                 await self._sleep(delay)
@@ -387,6 +399,8 @@ class AsyncHTTPClient:
     ) -> tuple[Response | None, FetchError | None]:
         """One request: a reply, or the error to act on; raises errors not worth retrying."""
         self.stats.requests += 1
+        if (mine := series_stats.get()) is not None:
+            mine.requests += 1
         where: dict[str, Any] = {"exchange": self.exchange, "url": shown}
         started = self._clock()
         try:

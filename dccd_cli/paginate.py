@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from .chunk import Chunk, FailedRange, Piece
 from .errors import BannedError, FetchError
+from .schema import is_sorted
 from .timeutil import DAY_NS, HOUR_NS, NS, Span
 
 log = logging.getLogger("dccd.paginate")
@@ -50,10 +51,12 @@ def clip_sorted(table: pa.Table, start_ns: int, end_ns: int, keys: list[str]) ->
     """Rows with ``start_ns <= ts < end_ns``, sorted by ``keys`` (exchanges differ in order)."""
     if table.num_rows == 0:
         return table
-    ts = _ts(table)
+    ts = _ts(table).to_numpy()
+    if ts[0] >= start_ns and ts[-1] < end_ns and is_sorted(table, ts, keys):
+        return table  # the common case (oldest-first pages inside their window): no copy
     mask = pc.and_(pc.greater_equal(ts, start_ns), pc.less(ts, end_ns))
     table = table.filter(mask)
-    if table.num_rows > 1:
+    if table.num_rows > 1 and not is_sorted(table, _ts(table).to_numpy(), keys):
         table = table.sort_by([(k, "ascending") for k in keys])
     return table
 

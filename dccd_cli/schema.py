@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -124,3 +125,26 @@ def ts_ns_column(table: pa.Table) -> pa.Array:
     """The ``ts`` column as int64 ns (a zero-copy view)."""
     col = table.column("ts").combine_chunks()
     return col.view(pa.int64())
+
+
+def is_sorted(table: pa.Table, ts: np.ndarray[Any, Any], keys: list[str]) -> bool:
+    """Whether rows are already ordered by ``ts`` then the other ``keys`` (vectorised).
+
+    Sorting a page by a string column costs more than parsing it; most pages arrive in
+    order (or exactly reversed, which a newest-first exchange's caller flips cheaply).
+    """
+    if len(ts) < 2:
+        return True
+    step = np.diff(ts)
+    if (step < 0).any():
+        return False
+    ties = np.flatnonzero(step == 0)
+    for key in keys[1:]:
+        if len(ties) == 0:
+            return True
+        col = table.column(key).combine_chunks()
+        a, b = col.take(pa.array(ties)), col.take(pa.array(ties + 1))
+        if pc.any(pc.greater(a, b)).as_py():
+            return False
+        ties = ties[pc.equal(a, b).to_numpy(zero_copy_only=False)]
+    return True

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from ..chunk import Chunk, FailedRange
 from ..errors import StorageError
-from ..schema import ts_ns_column
+from ..schema import is_sorted, ts_ns_column
 from .atomic import atomic_write, clean_stale_temps, series_lock, storage_error
 from .layout import Partition, SeriesKey, file_metadata, partition_for
 from .ledger import FailedInterval, Interval, Ledger, intersect, normalize, subtract, union
@@ -134,7 +134,13 @@ def merge_rows(key: SeriesKey, existing: pa.Table | None, new: pa.Table) -> tupl
     if key.kind == "ohlc":
         keep = _last_per_key(ts_ns_column(combined).to_numpy())  # already in ts order
     else:
-        ids = combined.column("id").combine_chunks().dictionary_encode().indices
+        encoded = combined.column("id").combine_chunks().dictionary_encode()
+        if len(encoded.dictionary) == n and is_sorted(
+            combined, ts_ns_column(combined).to_numpy(), ["ts", "id"]
+        ):
+            # The common case — a new day, or rows after the stored ones: nothing to merge.
+            return combined.combine_chunks(), n - n_old
+        ids = encoded.indices
         unique = _last_per_key(ids.to_numpy(zero_copy_only=False))
         sub = pa.table(
             {"ts": combined.column("ts").take(unique), "id": combined.column("id").take(unique)}

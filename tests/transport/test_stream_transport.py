@@ -1,0 +1,94 @@
+"""The lean HTTP/1.1 transport against tiny scripted servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+
+from dccd_cli.transport import StreamTransport, make_transport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def serve(handler: Handler) -> tuple[asyncio.Server, str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}"
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    return await reader.readuntil(b"\r\n\r\n")
+
+
+async def test_keep_alive_content_length_and_chunked() -> None:
+    connections = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        for i in range(3):
+            head = await read_request(reader)
+            assert head.startswith(b"GET /x?i=") and b"\r\nhost: 127.0.0.1" in head.lower()
+            if i % 2:
+                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n2\r\n2]\r\n0\r\n\r\n")
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\n\r\n[1,2]")
+            await writer.drain()
+        writer.close()
+
+    server, base = await serve(handler)
+    async with server, httpx.AsyncClient(transport=StreamTransport()) as client:
+        for i in range(3):
+            r = await client.get(f"{base}/x", params={"i": i})
+            assert r.status_code == 200 and r.json() == [1, 2]
+    assert connections == 1  # one connection kept alive for all three
+
+
+async def test_a_keep_alive_connection_closed_by_the_server_is_replaced() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]")
+        await writer.drain()
+        writer.close()  # closes after one response without saying so
+
+    server, base = await serve(handler)
+    async with server, httpx.AsyncClient(transport=StreamTransport()) as client:
+        assert (await client.get(f"{base}/a")).json() == []
+        await asyncio.sleep(0.05)
+        assert (await client.get(f"{base}/b")).json() == []
+
+
+async def test_a_reset_mid_body_is_a_read_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n[1,2,3")
+        await writer.drain()
+        writer.close()
+
+    server, base = await serve(handler)
+    async with server, httpx.AsyncClient(transport=StreamTransport()) as client:
+        with pytest.raises(httpx.ReadError, match="middle of the response body"):
+            await client.get(f"{base}/a")
+
+
+async def test_connection_refused_is_a_connect_error() -> None:
+    async with httpx.AsyncClient(transport=StreamTransport()) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get("http://127.0.0.1:9/")
+
+
+def test_tls_verification_is_on() -> None:
+    ctx = StreamTransport()._ssl_context()
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+
+
+def test_a_configured_proxy_gets_httpx_own_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    assert isinstance(make_transport(), StreamTransport)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert isinstance(make_transport(), httpx.AsyncHTTPTransport)
