@@ -151,7 +151,7 @@ async def _read_body(
         return b"", keep
     encoding = (_header(headers, b"transfer-encoding") or b"").lower()
     if b"chunked" in encoding:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size_line = await reader.readuntil(b"\r\n")
             size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
