@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
-from dccd_cli.adapters.bybit import BybitAdapter
 
 from dccd_cli import job
+from dccd_cli.adapters.bybit import BybitAdapter
 from dccd_cli.capability import Market
 from dccd_cli.errors import (
     BannedError,

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
-from dccd_cli.adapters.kraken import KrakenAdapter
 
+from dccd_cli.adapters.kraken import KrakenAdapter
 from dccd_cli.capability import Market
 from dccd_cli.chunk import Chunk
 from dccd_cli.errors import (

@@ -40,7 +40,7 @@ async def test_sync_with_inside_async_code() -> None:
     with EmulatorServer(EmulatorSettings(trades_scale=0.02)) as emu:
         async with httpx.AsyncClient() as client:
             r = await client.get(emu.base_url + "/_emulator/health")
-    assert r.json()["venues"] == ["binance"]
+    assert "binance" in r.json()["venues"]
 
 
 def test_settings_are_validated() -> None:

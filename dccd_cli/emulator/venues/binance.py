@@ -75,6 +75,11 @@ class BinanceVenue(Venue):
     def reset(self) -> None:
         self.limiter.reset()
 
+    def error_in_200(self) -> Any:
+        """The body of the ``error200`` fault (:mod:`..faults`): Binance's error object
+        where a list was expected — seen in the wild behind misbehaving proxies."""
+        return fmt.limited_body(int(self.settings["weight_limit"]), self.settings["window_s"])
+
     # -- plumbing ---------------------------------------------------------------------
 
     def _weight_header(self) -> str:

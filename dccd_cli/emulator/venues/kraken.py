@@ -1,0 +1,267 @@
+"""Kraken spot public market data (``https://api.kraken.com/0/public/...``).
+
+Facts are tagged like ``shared/exchanges/API.md``: [C] documented (docs.kraken.com API
+reference, support articles), [B] believed — every [B] behaviour is a venue setting.
+Every answer is ``{"error": [...], "result": {...}}`` and errors come with HTTP 200 [C].
+One real row of each response, from the docs' examples::
+
+    OHLC:   [1688671200, "30306.1", "30306.2", "30305.7", "30305.7", "30306.1",
+             "3.39243896", 23]                  [time, open, high, low, close, vwap, volume, count]
+    Trades: ["30243.40000", "0.34507674", 1688669597.8277369, "b", "m", "", 61044952]
+            with "last": "1688671969993150842"  (ns, a string: the next ``since``)
+
+OHLC keeps only the 720 most recent bars, the last one still forming [C]; Trades pages
+forward in time by ``since=<last>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ...timeutil import MS, NS, Span
+from ..http import Clock, Request, Response, Venue
+from ..instruments import Instrument
+from ..market import MarketModel
+from . import kraken_format as fmt
+
+# [C] OHLC intervals in minutes. 10080 and 21600 (a week, 15 days) open on multiples of
+# their length since the epoch unless week_anchor is "monday".
+INTERVALS = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
+_SECONDS = re.compile(r"^[0-9]{1,10}(\.[0-9]+)?$")  # 10 digits of seconds: until 2286
+_INTEGER = re.compile(r"^[0-9]{1,19}$")
+
+
+class KrakenError(Exception):
+    """A refused request: ``{"error": [message]}`` (with HTTP 200, as Kraken does)."""
+
+
+class CallCounter:
+    """Kraken's "call counter" per key: each call adds ``cost``, the counter decays by
+    ``decay`` a second, and a call that would take it past ``maximum`` is refused [C docs,
+    private API]. ``penalize``: refused calls count too, so a client that keeps calling
+    stays locked out longer ("or possibly longer if calls continue"). Real monotonic time.
+    """
+
+    def __init__(self, maximum: float, decay: float, penalize: bool) -> None:
+        if maximum < 1 or decay <= 0:
+            raise ValueError("counter maximum must be >= 1 and decay positive")
+        self.maximum, self.decay, self.penalize = maximum, decay, penalize
+        self._lock = threading.Lock()
+        self._state: dict[str, tuple[float, float]] = {}  # key -> (counter, at)
+
+    def call(self, key: str, cost: float = 1.0) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            level, at = self._state.get(key, (0.0, now))
+            level = max(0.0, level - (now - at) * self.decay)
+            ok = level + cost <= self.maximum
+            if ok or self.penalize:
+                level += cost
+            self._state[key] = (level, now)
+            return ok
+
+    def reset(self) -> None:
+        with self._lock:
+            self._state.clear()
+
+
+class KrakenVenue(Venue):
+    """``/kraken/0/public/{Time,Assets,AssetPairs,OHLC,Trades}`` over the shared market.
+    Pairs are named by internal name or altname (``XBTUSDT``); results are keyed by the
+    internal name."""
+
+    name = "kraken"
+    defaults: dict[str, Any] = {
+        "counter_max": 15,  # [B] public limit per IP: ~1 call/s with a small burst
+        "counter_decay_per_s": 1.0,  # [B] (ccxt spaces calls 1 s apart)
+        "counter_penalize_rejected": True,  # [B] refused calls still count
+        "rate_limit_status": 200,  # [B] HTTP status of EAPI:Rate limit exceeded (or 429)
+        "ohlc_entries": 720,  # [C] "up to 720 of the most recent entries"; 721 measured [B]
+        "ohlc_since": "exclusive",  # [B] "exclusive": time > since; or "inclusive"
+        "ohlc_empty": "flat",  # [B] live rows show flat, zero-volume bars; or "omit"
+        "week_anchor": "epoch",  # [B] 7/15-day bars on epoch multiples, or "monday"
+        "trades_since": "exclusive",  # [B] old docs: "since ... (exclusive)"; or "inclusive"
+        "trades_since_seconds": True,  # [B] since < 1e11 (or with a fraction) is seconds
+        "last_cursor": "position",  # [B] `last`: "position" (exact, see kraken_format) or
+        # "time" (the last trade's ms in ns: exclusive paging then skips the rest of it)
+        "trade_price_decimals": 5,  # [B] the docs' example "30243.40000" for a 1-decimal pair
+        "count_over_max": "clamp",  # [B] count > 1000: "clamp" or "error"
+    }
+
+    def __init__(self, market: MarketModel, settings: dict[str, Any], clock: Clock) -> None:
+        super().__init__(market, settings, clock)
+        s = self.settings
+        for key, allowed in (("ohlc_since", ("exclusive", "inclusive")),
+                             ("trades_since", ("exclusive", "inclusive")),
+                             ("ohlc_empty", ("flat", "omit")),
+                             ("week_anchor", ("epoch", "monday")),
+                             ("count_over_max", ("clamp", "error")),
+                             ("last_cursor", ("position", "time"))):
+            if s[key] not in allowed:
+                raise ValueError(f"kraken {key} must be one of {allowed}")
+        self.counter = CallCounter(float(s["counter_max"]), float(s["counter_decay_per_s"]),
+                                   bool(s["counter_penalize_rejected"]))
+        self.pairs: dict[str, Instrument] = {}
+        for inst in market.instruments:
+            # [B] the usual codes (BTCUSDT) are accepted too, as aliases.
+            for name in (inst.base + inst.quote, fmt.altname(inst), fmt.pair_key(inst)):
+                self.pairs[name] = inst
+        self.routes = {"/0/public/Time": self.server_time, "/0/public/Assets": self.assets,
+                       "/0/public/AssetPairs": self.asset_pairs, "/0/public/OHLC": self.ohlc,
+                       "/0/public/Trades": self.trades}
+
+    def reset(self) -> None:
+        self.counter.reset()
+
+    async def handle(self, request: Request) -> Response:
+        route = self.routes.get(request.path.rstrip("/"))
+        if route is None or request.method not in ("GET", "POST"):
+            return Response.json({"error": ["EGeneral:Unknown method"]}, 404)  # [B]
+        if not self.counter.call(request.client):
+            return Response.json({"error": ["EAPI:Rate limit exceeded"]},  # [C] wording
+                                 int(self.settings["rate_limit_status"]))
+        params = {k: v[-1] for k, v in request.params().items()}
+        if request.method == "POST" and request.body:  # [C] public calls may POST a form
+            params.update(parse_qsl(request.body.decode("latin-1")))
+        try:
+            result = await route(params, self.clock.now_ns())
+        except KrakenError as exc:
+            return Response.json({"error": [str(exc)]})  # [B] no result key
+        return Response.json({"error": [], "result": result})
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _listed(self, now: int) -> list[Instrument]:
+        return [i for i in self.market.instruments if self.market.is_listed(i.symbol, now)]
+
+    def _pair(self, params: dict[str, str], now: int) -> Instrument:
+        name = params.get("pair", "")
+        inst = self.pairs.get(name.upper())
+        if inst is None or not self.market.is_listed(inst.symbol, now):
+            raise KrakenError("EQuery:Unknown asset pair")  # [B] live reports
+        return inst
+
+    def _span(self, minutes: int) -> Span:
+        if minutes in (10080, 21600):
+            if minutes == 10080 and self.settings["week_anchor"] == "monday":
+                return Span.parse("1w")
+            return Span.parse(f"{minutes // 1440}d")  # epoch-aligned multiples of days
+        return Span.parse(f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m")
+
+    # -- endpoints --------------------------------------------------------------------
+
+    async def server_time(self, params: dict[str, str], now: int) -> Any:
+        # [C] {"unixtime": 1688669448, "rfc1123": "Thu, 06 Jul 23 18:50:48 +0000"}
+        stamp = formatdate(now // NS, usegmt=True)  # "Thu, 06 Jul 2023 18:50:48 GMT"
+        day, rest = stamp.split(", ", 1)
+        d, mon, year, hms, _ = rest.split(" ")
+        return {"unixtime": now // NS, "rfc1123": f"{day}, {d} {mon} {year[2:]} {hms} +0000"}
+
+    async def assets(self, params: dict[str, str], now: int) -> Any:
+        codes = dict.fromkeys(c for i in self._listed(now) for c in (i.base, i.quote))
+        return {fmt.asset_id(c): fmt.asset(c) for c in codes}
+
+    async def asset_pairs(self, params: dict[str, str], now: int) -> Any:
+        listed = {fmt.pair_key(i): i for i in self._listed(now)}
+        wanted = params.get("pair")
+        if wanted:
+            chosen = {}
+            for name in wanted.split(","):
+                inst = self.pairs.get(name.strip().upper())
+                if inst is None or inst not in listed.values():
+                    raise KrakenError("EQuery:Unknown asset pair")
+                chosen[fmt.pair_key(inst)] = inst
+            listed = chosen
+        return {key: fmt.asset_pair(inst) for key, inst in listed.items()}
+
+    async def ohlc(self, params: dict[str, str], now: int) -> Any:
+        inst = self._pair(params, now)
+        raw = params.get("interval") or "1"  # [C] default 1
+        if not raw.isdigit() or int(raw) not in INTERVALS:
+            raise KrakenError("EGeneral:Invalid arguments")  # [B]
+        span = self._span(int(raw))
+        since_raw = params.get("since")
+        since = None
+        if since_raw:
+            if not _SECONDS.match(since_raw):
+                raise KrakenError("EGeneral:Invalid arguments")
+            since = int(float(since_raw) * NS) if "." in since_raw else int(since_raw) * NS
+        # [C] only the most recent entries exist, whatever `since` says; the last one is
+        # the still-forming bar and is always present.
+        forming = span.floor(now)
+        lo = span.add(forming, 1 - int(self.settings["ohlc_entries"]))
+        flat = self.settings["ohlc_empty"] == "flat"
+        bars = await asyncio.to_thread(self.market.bars, inst.symbol, span, lo, now + 1, now,
+                                       empty=True)
+        keep = (bars.trades > 0) | (bars.open_ns == forming) if not flat else None
+        if since is not None:
+            after = bars.open_ns > since if self.settings["ohlc_since"] == "exclusive" \
+                else bars.open_ns >= since
+            after |= bars.open_ns == forming
+            keep = after if keep is None else keep & after
+        if keep is not None:
+            bars = bars.take(keep)
+        # [C] `last`: the id (open time, s) to send as `since` to poll for committed data.
+        last = span.add(forming, -1) // NS
+        return {fmt.pair_key(inst): fmt.ohlc_rows(bars, inst), "last": last}
+
+    def _since_ns(self, raw: str) -> int:
+        """[C] ns; [B] seconds when small or fractional."""
+        if self.settings["trades_since_seconds"] and _SECONDS.match(raw):
+            whole, _, frac = raw.partition(".")
+            if "." in raw or int(whole) < 10**11:
+                return int(whole) * NS + int((frac + "0" * 9)[:9])
+        if not _INTEGER.match(raw):
+            raise KrakenError("EGeneral:Invalid arguments")
+        return int(raw)
+
+    def _first_id(self, sym: str, since: int) -> int:
+        """Id of the first trade stamped after ``since`` (or at it, when inclusive)."""
+        exclusive = self.settings["trades_since"] == "exclusive"
+        if self.settings["last_cursor"] == "time":
+            return self.market.trade_id_at(sym, since + 1 if exclusive else since)
+        # The k-th trade (from 0) of millisecond M sits at M + (k + 1) us on the cursor's
+        # scale (see kraken_format.position_cursor).
+        ms0 = since // MS * MS
+        off = since - ms0
+        k = off // 1000 if exclusive else max(0, -(-off // 1000) - 1)
+        base = self.market.trade_id_at(sym, ms0)
+        return min(base + k, self.market.trade_id_at(sym, ms0 + MS))
+
+    async def trades(self, params: dict[str, str], now: int) -> Any:
+        inst = self._pair(params, now)
+        raw = params.get("count")
+        count = 1000  # [C] 1-1000, default 1000
+        if raw:
+            if not raw.isdigit() or int(raw) < 1:
+                raise KrakenError("EGeneral:Invalid arguments")
+            count = int(raw)
+            if count > 1000:
+                if self.settings["count_over_max"] == "error":
+                    raise KrakenError("EGeneral:Invalid arguments")
+                count = 1000
+        since_raw = params.get("since")
+        sym = inst.symbol
+        since = self._since_ns(since_raw) if since_raw else None
+        if since is None:  # [C] "Returns the last 1000 trades by default"
+            tr = await asyncio.to_thread(self.market.trades_window, sym, 0, now, count, True)
+        else:
+            first = await asyncio.to_thread(self._first_id, sym, since)
+            tr = await asyncio.to_thread(self.market.trades_from_id, sym, first, count, now)
+        rows = fmt.trade_rows(tr, inst, int(self.settings["trade_price_decimals"]))
+        if not len(tr):  # [B] nothing new: `last` repeats the cursor
+            last = since if since is not None else now
+        elif self.settings["last_cursor"] == "time":
+            last = int(tr.ts_ns[-1])
+        else:
+            ts = int(tr.ts_ns[-1])
+            rank = int(tr.id[-1]) - await asyncio.to_thread(self.market.trade_id_at, sym, ts)
+            last = fmt.position_cursor(ts, rank)
+        # [C] `last` is a string of ns, the `since` of the next page.
+        return {fmt.pair_key(inst): rows, "last": str(last)}
