@@ -8,13 +8,17 @@ HTTP 429 then 418 (ban) with ``Retry-After``; error bodies ``{"code":-1121,"msg"
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from dccd_cli.capability import Adapter, Capability, Market, RateLimit
-from dccd_cli.errors import ProtocolError
+from dccd_cli.errors import DccdError, ProtocolError, ServerError
+from dccd_cli.http import exchange_message
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
 
 MS = 1_000_000
@@ -30,6 +34,30 @@ def _ms(ns: int) -> int:
     return ns // MS
 
 
+def _next_cursor(ids: npt.NDArray[np.int64], times: npt.NDArray[np.int64], cursor: int | None,
+                 start_ns: int, end_ns: int, limit: int) -> int | None:
+    """The ``fromId`` of the next page, or None when the window is drained.
+
+    Only the page's own rows move the cursor — for a page by time, those inside the window;
+    for a page by id, the run of consecutive ids from the cursor — never simply its last
+    row: a page out of order, or one repeating rows of another page across its boundary,
+    must neither send the cursor back (pages read again) nor past rows unseen (rows lost).
+    Drained when the page's own rows do not fill it (nothing more up to the window's end
+    or the exchange's now), or already reach past the window.
+    """
+    if cursor is None:
+        own = (times >= _ms(start_ns + MS - 1)) & (times <= _ms(end_ns - 1))
+    else:
+        run = np.unique(ids[ids >= cursor])  # sorted
+        n = int(np.count_nonzero(run == cursor + np.arange(len(run))))
+        own = (ids >= cursor) & (ids < cursor + n)
+    if int(np.count_nonzero(own)) < limit:
+        return None
+    if int(times[own].max()) * MS >= end_ns:
+        return None
+    return int(ids[own].max()) + 1
+
+
 class BinanceAdapter(Adapter):
     name = "binance"
     title = "Binance (spot)"
@@ -39,7 +67,19 @@ class BinanceAdapter(Adapter):
         kind="ohlc", max_per_request=1000, page_direction="forward", weight=2,
         spans={s: s for s in _INTERVALS},
     )
-    trades = Capability(kind="trades", max_per_request=1000, page_direction="forward", weight=4)
+    # Aggregate trade ids are consecutive and ``fromId`` pages by them: dccd proves every
+    # range of trades complete by its ids (dccd_cli.guard.verify_dense_ids).
+    trades = Capability(kind="trades", max_per_request=1000, page_direction="forward", weight=4,
+                        dense_ids=True)
+
+    @staticmethod
+    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
+        """An error object inside a 2xx reply — ``{"code": -1003, "msg": "Too much request
+        weight used; ..."}`` where klines or trades were expected, as overloaded gateways
+        send — is not data: it is retried with backoff like a 5xx."""
+        if 200 <= status < 300 and isinstance(body, dict) and "code" in body and "msg" in body:
+            return ServerError(f"error inside an HTTP {status} reply: {exchange_message(body, '')}")
+        return None
 
     async def load_markets(self) -> list[Market]:
         info = await self.http.get_json("/api/v3/exchangeInfo", weight=20)
@@ -112,13 +152,10 @@ class BinanceAdapter(Adapter):
             arr.field("q"),
             pc.if_else(arr.field("m"), "sell", "buy"),
         )
-        last_id = ids[len(ids) - 1].as_py()
-        last_ms = times[len(times) - 1].as_py()
-        # Drained when the page was not full (nothing more up to the window's end or now),
-        # or when it already reaches past the window.
-        if len(items) < limit or last_ms * MS >= end_ns:
-            return table, None
-        return table, last_id + 1
+        if cursor is not None and pc.min(ids).as_py() > cursor:
+            raise ProtocolError(f"aggTrades from id {cursor} began at id {pc.min(ids).as_py()}: "
+                                "ids were skipped", exchange=self.name)
+        return table, _next_cursor(ids.to_numpy(), times.to_numpy(), cursor, start_ns, end_ns, limit)
 
     async def first_data_ns(self, market: Market, kind: str, span: str | None) -> int | None:
         if kind == "ohlc":

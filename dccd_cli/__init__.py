@@ -15,6 +15,8 @@ from .chunk import Chunk, FailedRange
 from .errors import (
     BadDateError,
     BannedError,
+    ConfigError,
+    DatasetLockedError,
     DccdError,
     ExchangeError,
     FetchError,
@@ -31,19 +33,24 @@ from .errors import (
     UsageError,
 )
 from .http import AsyncHTTPClient
+from .inventory import Inventory, SeriesInventory, take_inventory
 from .job import DownloadRequest, run_download
 from .paginate import paginate_backward, paginate_forward, paginate_ohlc, paginate_trades
 from .ratelimit import TokenBucket
 from .registry import adapters, get_adapter
-from .results import RunResult, SeriesResult
+from .results import RunResult, SeriesResult, SyncResult
 from .schema import OHLC_SCHEMA, TRADES_SCHEMA, ohlc_table, trades_table
 from .storage import Ledger, SeriesKey, SeriesWriter, read_series
+from .sync import SyncOptions, run_sync
+from .syncconfig import JobSpec, SyncConfig, load_config
 from .timeutil import Span
 
 __all__ = [
     "AsyncHTTPClient", "DownloadRequest", "run_download", "paginate_backward", "paginate_forward",
     "paginate_ohlc", "paginate_trades", "TokenBucket", "adapters", "get_adapter", "RunResult",
     "SeriesResult", "Ledger", "SeriesKey", "SeriesWriter", "read_series",
+    "SyncOptions", "run_sync", "SyncResult", "SyncConfig", "JobSpec", "load_config",
+    "Inventory", "SeriesInventory", "take_inventory", "ConfigError", "DatasetLockedError",
     "OHLC_SCHEMA",
     "TRADES_SCHEMA",
     "Adapter",

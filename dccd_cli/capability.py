@@ -57,6 +57,9 @@ class Capability:
     concurrency: int = 8
     # A sentence for users: what the exchange offers instead when it cannot serve history.
     note: str = ""
+    # Trades only: ids are consecutive integers and the trades cursor is the id to continue
+    # from (Binance aggTrades ``fromId``), so a missing stretch can be seen and fetched by id.
+    dense_ids: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from platformdirs import user_data_dir
+from platformdirs import user_config_dir, user_data_dir
 
 from .errors import DccdError, UsageError
+from .inventory import take_inventory
 from .job import DownloadRequest, run_download
 from .registry import adapters
-from .render import progress_for, render_exchanges, render_run
+from .render import (
+    configure_logging,
+    notifier,
+    progress_for,
+    render_exchanges,
+    render_inventory,
+    render_run,
+    render_sync,
+)
+from .sync import SyncOptions, run_sync
 
 app = typer.Typer(
     name="dccd",
@@ -34,8 +44,14 @@ def default_out() -> Path:
     return Path(os.environ.get("DCCD_DATA_DIR") or user_data_dir("dccd"))
 
 
+def default_sync_file() -> Path:
+    return Path(user_config_dir("dccd")) / "sync.toml"
+
+
 def _fail(exc: DccdError) -> None:
-    sys.stderr.write(f"dccd: error: {exc}\n")
+    # One line per problem (a sync file may have several), each saying it is an error.
+    for line in str(exc).splitlines() or [""]:
+        sys.stderr.write(f"dccd: error: {line}\n")
     raise typer.Exit(exc.exit_code)
 
 
@@ -115,6 +131,80 @@ def trades(
     _download(req, emulate, json_mode, quiet)
 
 
+def _base_urls(pairs: list[str] | None) -> dict[str, str]:
+    urls: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, url = pair.partition("=")
+        if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
+            raise UsageError(f"--base-url {pair!r} is not EXCHANGE=URL, e.g. binance=http://127.0.0.1:8765/binance")
+        urls[name.strip().lower()] = url.strip()
+    return urls
+
+
+@app.command()
+def sync(
+    config: Annotated[Path | None, typer.Argument(help="The TOML job file (default: sync.toml in the user config directory).", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (series, ranges, estimated requests and time) and fetch nothing.")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="When another sync holds the dataset's lock: wait for it, or exit 75 at once.")] = False,
+    wait_timeout: Annotated[float, typer.Option("--wait-timeout", help="Seconds --wait waits for the lock before exiting 75.")] = 3600.0,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Dataset directory for every job (overrides the file's out; default: the file's, else $DCCD_DATA_DIR, else the user data directory).")] = None,
+    base_url: Annotated[list[str] | None, typer.Option("--base-url", help="EXCHANGE=URL: another endpoint for an exchange (repeatable).")] = None,
+    emulate: EmulateOpt = False,
+    json_mode: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the jobs of a TOML file incrementally: only what is not stored yet, plus an
+    overlap of the newest bars. Exit 0 all fetched; 1 some series failed; 2 bad file;
+    75 the dataset is locked by another sync (--no-wait)."""
+    configure_logging(quiet=quiet)
+    try:
+        opts = SyncOptions(config=config or default_sync_file(), default_out=default_out(), out=out,
+                           base_urls=_base_urls(base_url), dry_run=dry_run, wait=wait,
+                           wait_timeout=wait_timeout, notify=notifier(quiet=quiet))
+        with _emulator_url(emulate) as url:
+            opts.emulator_url = url
+            with progress_for(quiet=quiet or dry_run, json_mode=json_mode) as progress:
+                result = asyncio.run(run_sync(opts, progress))
+    except KeyboardInterrupt:
+        sys.stderr.write("dccd: interrupted; what was written is valid and the next run resumes\n")
+        raise typer.Exit(130) from None
+    except DccdError as exc:
+        _fail(exc)
+        return
+    render_sync(result, json_mode=json_mode, quiet=quiet)
+    raise typer.Exit(result.exit_code)
+
+
+@contextmanager
+def _emulator_url(emulate: bool) -> Iterator[str | None]:
+    if not emulate:
+        yield None
+        return
+    from .emulator import EmulatorServer, EmulatorSettings
+
+    with EmulatorServer(EmulatorSettings()) as server:
+        yield server.base_url
+
+
+@app.command()
+def inventory(
+    directory: Annotated[Path | None, typer.Argument(help="Dataset directory (default: $DCCD_DATA_DIR, else the user data directory).", show_default=False)] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Re-read every file: schema, order, uniqueness, no unfinished bar, ledger consistent with the files.")] = False,
+    width: Annotated[int, typer.Option("--width", help="Characters of the coverage strip.")] = 60,
+    ascii_only: Annotated[bool, typer.Option("--ascii", help="Draw the strips in ASCII (the default when the output is not UTF-8).")] = False,
+    json_mode: JsonOpt = False,
+) -> None:
+    """What a dataset holds: per series its range, rows, files, size, coverage and gaps
+    (no data at the exchange, failed, never fetched), drawn as a strip."""
+    try:
+        result = take_inventory(directory or default_out(), verify=verify, width=width)
+    except DccdError as exc:
+        _fail(exc)
+        return
+    render_inventory(result, json_mode=json_mode, charset="ascii" if ascii_only else None)
+    raise typer.Exit(result.exit_code)
+
+
 @app.command()
 def exchanges(json_mode: JsonOpt = False) -> None:
     """List the supported exchanges: spans, page sizes, rate limits, history depth."""
@@ -129,17 +219,35 @@ def emulator(
     latency_ms: Annotated[float, typer.Option("--latency-ms", help="Delay added to every response.")] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic markets.")] = 1,
     trades_scale: Annotated[float, typer.Option("--trades-scale", help="Multiply every market's trade count (1.0 = realistic).")] = 1.0,
+    faults: Annotated[list[str] | None, typer.Option("--faults", help="Inject faults, e.g. '5xx:0.05,reset:0.02,slow:0.01' or 'binance=429@3-7/aggTrades' (repeatable; see dccd_cli/emulator/faults.py).")] = None,
+    fault_seed: Annotated[int, typer.Option("--fault-seed", help="Seed of the probabilistic faults (same seed, same faults).")] = 0,
+    maintenance: Annotated[list[str] | None, typer.Option("--maintenance", help="A window START/END with no trades and no bars at all, e.g. 2024-01-01T02:00/2024-01-01T03:00 (repeatable).")] = None,
 ) -> None:
     """Serve offline replicas of the exchanges' public APIs (one path prefix per venue)."""
-    from .emulator import EmulatorSettings, serve
+    from .emulator import EmulatorSettings, FaultSpecError, parse_faults, serve, venues
     from .timeutil import now_ns, parse_time
 
     try:
         fixed = None if now in (None, "real") else parse_time(now, now=now_ns(), what="--now")
+        windows: list[tuple[int, int]] = []
+        for text in maintenance or []:
+            first, sep, last = text.partition("/")
+            if not sep:
+                raise UsageError(f"--maintenance {text!r} is not START/END, e.g. 2024-01-01T02:00/2024-01-01T03:00")
+            lo = parse_time(first, now=now_ns(), what="maintenance start")
+            hi = parse_time(last, now=now_ns(), what="maintenance end")
+            if lo >= hi:
+                raise UsageError(f"--maintenance {text!r} ends before it starts")
+            windows.append((lo, hi))
+        try:
+            plans = parse_faults(faults or [], venues(), fault_seed)
+        except FaultSpecError as exc:
+            raise UsageError(f"--faults: {exc}") from None
     except UsageError as exc:
         _fail(exc)
         return
-    settings = EmulatorSettings(seed=seed, now=fixed, latency_ms=latency_ms, trades_scale=trades_scale)
+    settings = EmulatorSettings(seed=seed, now=fixed, latency_ms=latency_ms, trades_scale=trades_scale,
+                                maintenance=windows, faults=dict(plans), fault_seed=fault_seed)
     try:
         serve(settings, host=host, port=port)
     except KeyboardInterrupt:

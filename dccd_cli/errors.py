@@ -9,7 +9,8 @@ Every failure a user can see is one of these, and the exit code follows from the
     │   ├── UnsupportedSpanError      span the exchange does not offer
     │   ├── BadDateError              unparsable date / start after end
     │   ├── UnsupportedRangeError     range the exchange cannot serve over REST
-    │   └── OutputPathError           output directory not usable
+    │   ├── OutputPathError           output directory not usable
+    │   └── ConfigError               a `dccd sync` file that does not validate (file:line)
     ├── FetchError                    exit 1: the exchange or the network failed us
     │   ├── NetworkError              connect/read errors, timeouts (retried first)
     │   ├── ServerError               HTTP 5xx (retried first)
@@ -17,7 +18,8 @@ Every failure a user can see is one of these, and the exit code follows from the
     │   ├── BannedError               HTTP 418 (IP ban): stops that exchange's work
     │   ├── ExchangeError             the exchange refused the request (4xx, error body)
     │   └── ProtocolError             a response we cannot parse
-    └── StorageError                  exit 1: writing the dataset failed (disk full, ...)
+    ├── StorageError                  exit 1: writing the dataset failed (disk full, ...)
+    └── DatasetLockedError            exit 75: another dccd sync holds the dataset's lock
 
 Library exceptions (httpx, OSError, orjson) are translated at one boundary each —
 `dccd_cli.http` for the network, `dccd_cli.storage` for the disk — with ``raise ... from exc``.
@@ -62,6 +64,10 @@ class UnsupportedRangeError(UsageError):
 
 class OutputPathError(UsageError):
     pass
+
+
+class ConfigError(UsageError):
+    """A sync file that does not validate. The message starts with ``FILE:LINE:``."""
 
 
 class FetchError(DccdError):
@@ -129,3 +135,11 @@ class ProtocolError(FetchError):
 
 class StorageError(DccdError):
     exit_code = 1
+
+
+class DatasetLockedError(DccdError):
+    """Another process holds the dataset's lock (``dccd sync --no-wait``, or the wait
+    timed out). Nothing was fetched or written. 75 is sysexits' EX_TEMPFAIL: cron wrappers
+    can tell "skipped, try later" from a failure."""
+
+    exit_code = 75

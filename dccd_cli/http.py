@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import random
 import re
 import time
@@ -48,6 +49,7 @@ from .errors import (
     ProtocolError,
     RateLimitedError,
     ServerError,
+    UsageError,
 )
 from .ratelimit import Clock, Sleep, TokenBucket, bucket_for
 from .transport import make_transport
@@ -57,6 +59,7 @@ __all__ = [
     "Check",
     "HTTPStats",
     "Response",
+    "env_options",
     "exchange_message",
     "parse_http_date",
     "parse_retry_after",
@@ -73,6 +76,35 @@ _WINDOW_RE = re.compile(r"-(\d+)([smhd])$", re.IGNORECASE)
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _QueryPairs = list[tuple[str, str | int | float | bool | None]]
 _Table = dict[tuple[str, str], "AsyncHTTPClient"]
+
+
+#: Environment variables that tune every shared client — for slow links, and for tests that
+#: want a failure to be quick: seconds per attempt, retries of a failed request, and the
+#: base of the exponential backoff between them (seconds).
+ENV_OPTIONS: dict[str, tuple[str, type[int] | type[float]]] = {
+    "DCCD_HTTP_TIMEOUT": ("timeout", float),
+    "DCCD_HTTP_RETRIES": ("max_retries", int),
+    "DCCD_HTTP_BACKOFF": ("backoff_base", float),
+}
+
+
+def env_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Client options set through ``ENV_OPTIONS``; a bad value is a ``UsageError``."""
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for var, (name, kind) in ENV_OPTIONS.items():
+        raw = env.get(var, "").strip()
+        if not raw:
+            continue
+        try:
+            value: float = kind(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (name == "timeout" and value == 0):
+            unit = "a whole number" if kind is int else "a positive number of seconds"
+            raise UsageError(f"{var}={raw!r} is not valid; give {unit}")
+        out[name] = value
+    return out
 
 
 def parse_http_date(value: str) -> float | None:
@@ -206,6 +238,13 @@ class AsyncHTTPClient:
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.exchange = exchange
+        auth: httpx.BasicAuth | None = None
+        parsed = httpx.URL(base_url)
+        if parsed.userinfo:
+            # Credentials in the base URL go into an Authorization header, never into a
+            # request URL: httpx logs request URLs as they are, and errors would show them.
+            auth = httpx.BasicAuth(parsed.username, parsed.password)
+            base_url = _redact(parsed)
         self.base_url = base_url.rstrip("/")
         self.rate_limit = rate_limit
         if bucket is None and rate_limit is not None:
@@ -227,6 +266,7 @@ class AsyncHTTPClient:
             headers={"User-Agent": _USER_AGENT, "Accept": "application/json", **(headers or {})},
             follow_redirects=True,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            auth=auth,
         )
         self.stats = HTTPStats()
         #: The exchange's clock (ns, whole seconds) from the Date header of the latest reply.
@@ -265,6 +305,8 @@ class AsyncHTTPClient:
         key = (exchange, base_url.rstrip("/"))
         client = table.get(key)
         if client is None:
+            for name, value in env_options().items():
+                opts.setdefault(name, value)
             if "bucket" not in opts and rate_limit is not None:
                 opts["bucket"] = bucket_for(exchange, rate_limit)
             client = table[key] = cls(exchange, base_url, rate_limit, **opts)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,12 +26,14 @@ from .errors import (
     UnsupportedRangeError,
     UnsupportedSpanError,
 )
-from .http import AsyncHTTPClient
+from .guard import guarded, verify_dense_ids
+from .http import AsyncHTTPClient, HTTPStats, series_stats
 from .markets import check_symbol, resolve
 from .paginate import paginate_ohlc, paginate_trades
 from .registry import get_adapter
-from .results import FailedSpan, RunResult, SeriesResult
-from .storage import Ledger, SeriesKey, SeriesWriter
+from .results import FailedSpan, Gap, RunResult, SeriesResult
+from .storage import Interval, Kind, Ledger, SeriesKey, SeriesWriter
+from .storage.ledger import intersect, normalize, subtract
 from .timeutil import Span, format_ns, now_ns, parse_time
 
 log = logging.getLogger("dccd.job")
@@ -46,6 +48,9 @@ class ProgressSink(Protocol):
 
     def finish(self, task: int, result: SeriesResult) -> None: ...
 
+    def overall(self, series: int) -> None:
+        """How many series this run will go through (for an overall bar); called once."""
+
 
 class NoProgress:
     def start(self, label: str, total: int) -> int:
@@ -55,6 +60,9 @@ class NoProgress:
         pass
 
     def finish(self, task: int, result: SeriesResult) -> None:
+        pass
+
+    def overall(self, series: int) -> None:
         pass
 
 
@@ -97,33 +105,45 @@ class _Plan:
     out: Path
 
 
+def check_kind(adapter_cls: type[Adapter], kind: str, span: str | None) -> tuple[Capability, Span | None]:
+    """The capability of ``kind`` and the parsed span; a UsageError if the exchange lacks it."""
+    cap = adapter_cls.capability(kind)
+    if cap is None:
+        instead = adapter_cls.unsupported.get(kind, "")
+        raise UnsupportedRangeError(
+            f"{adapter_cls.name} does not serve {kind} history over its REST API"
+            + (f"; {instead}" if instead else "")
+        )
+    if kind != "ohlc":
+        return cap, None
+    if span is None:
+        raise UnsupportedSpanError(f"--span is required for ohlc; {adapter_cls.name} offers {', '.join(cap.spans)}")
+    parsed = Span.parse(span)
+    if parsed.code not in cap.spans:
+        raise UnsupportedSpanError(
+            f"span {parsed.code!r} is not offered by {adapter_cls.name}; it offers {', '.join(cap.spans)}"
+        )
+    return cap, parsed
+
+
+def check_dates(start: str, end: str | None, *, now: int) -> None:
+    """Parse START and END as a user wrote them (``origin``, ``now``, relative, dates); both
+    fixed and START not before END is a BadDateError. Relative dates are checked against
+    ``now``; the job reads them again against the exchange's clock."""
+    first = None if start == "origin" else parse_time(start, now=now, what="start")
+    last = now if end in (None, "now") else parse_time(end, now=now, what="end")
+    if first is not None and first >= last:
+        raise BadDateError(f"start {format_ns(first)} is not before end {format_ns(last)}; give --start earlier than --end")
+
+
 def validate(req: DownloadRequest) -> _Plan:
     """Every check that needs no network. Raises a UsageError (exit 2) on the first problem."""
     adapter_cls = get_adapter(req.exchange)
-    cap = adapter_cls.capability(req.kind)
-    if cap is None:
-        instead = adapter_cls.unsupported.get(req.kind, "")
-        raise UnsupportedRangeError(
-            f"{adapter_cls.name} does not serve {req.kind} history over its REST API"
-            + (f"; {instead}" if instead else "")
-        )
-    span = None
-    if req.kind == "ohlc":
-        if req.span is None:
-            raise UnsupportedSpanError(f"--span is required for ohlc; {adapter_cls.name} offers {', '.join(cap.spans)}")
-        span = Span.parse(req.span)
-        if span.code not in cap.spans:
-            raise UnsupportedSpanError(
-                f"span {span.code!r} is not offered by {adapter_cls.name}; it offers {', '.join(cap.spans)}"
-            )
+    cap, span = check_kind(adapter_cls, req.kind, req.span)
     if not req.symbols:
         raise BadDateError("name at least one symbol, e.g. BTC-USDT")
     symbols = [check_symbol(s) for s in req.symbols]
-    local_now = now_ns()
-    start = None if req.start == "origin" else parse_time(req.start, now=local_now, what="start")
-    end = local_now if req.end in (None, "now") else parse_time(req.end, now=local_now, what="end")
-    if start is not None and start >= end:
-        raise BadDateError(f"start {format_ns(start)} is not before end {format_ns(end)}; give --start earlier than --end")
+    check_dates(req.start, req.end, now=now_ns())
     out = check_output_dir(req.out)
     return _Plan(adapter_cls, cap, span, symbols, out)
 
@@ -151,60 +171,188 @@ def _limit_history(cap: Capability, span: Span | None, start: int, now: int, ser
     return earliest
 
 
-async def _run_series(
+@dataclass
+class SeriesTask:
+    """One series, resolved and bounded, ready to fetch: what ``dccd ohlc``/``trades`` and
+    ``dccd sync`` both hand to ``run_series``.
+
+    ``start_ns``/``end_ns`` is the range asked (on the bar grid for OHLC; the end never past
+    the exchange's now, less the forming bar); ``ranges`` the parts of it to request now.
+    """
+
+    exchange: str
+    market: Market
+    kind: str  # "ohlc" | "trades"
+    span: Span | None
+    cap: Capability
+    out: Path
+    start_ns: int
+    end_ns: int
+    ranges: list[Interval] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    job: str | None = None
+
+    @property
+    def key(self) -> SeriesKey:
+        kind: Kind = "ohlc" if self.kind == "ohlc" else "trades"
+        return SeriesKey(kind, self.exchange, self.market.symbol, self.span.code if self.span else None)
+
+    def result(self) -> SeriesResult:
+        """An empty result for this series, to be filled by the run (or a dry run)."""
+        return SeriesResult(
+            exchange=self.exchange, symbol=self.market.symbol, native_symbol=self.market.native,
+            kind=self.kind, span=self.span.code if self.span else None, start_ns=self.start_ns,
+            end_ns=self.end_ns, notes=list(self.notes), job=self.job, fetched=list(self.ranges),
+        )
+
+
+async def bound_series(
     adapter: Adapter,
-    plan: _Plan,
-    req: DownloadRequest,
+    cap: Capability,
+    kind: str,
+    span: Span | None,
     market: Market,
-    start: int,
-    end: int,
-    progress: ProgressSink,
-) -> SeriesResult:
-    kind, cap, span = req.kind, plan.cap, plan.span
-    result = SeriesResult(
-        exchange=adapter.name, symbol=market.symbol, native_symbol=market.native, kind=kind,
-        span=span.code if span else None, start_ns=start, end_ns=end,
+    start: str,
+    end: str | None,
+    server_now: int,
+    *,
+    include_partial: bool = False,
+) -> tuple[int, int, list[str]] | None:
+    """The range ``[start, end)`` of one series in ns, by the exchange's clock, with notes.
+
+    None when the exchange has no data at all for the market (``start = origin``). Bars
+    still forming at the exchange's now are left out unless ``include_partial``; for OHLC
+    the range is snapped to the bar grid, so it holds whole bars only. A range with nothing
+    in it raises BadDateError; one entirely before a recent-only exchange's history,
+    UnsupportedRangeError.
+    """
+    first = (
+        await adapter.first_data_ns(market, kind, span.code if span else None)
+        if start == "origin"
+        else parse_time(start, now=server_now, what="start")
     )
-    key = SeriesKey(kind="ohlc" if kind == "ohlc" else "trades", exchange=adapter.name, symbol=market.symbol, span=result.span)
-    missing = Ledger.load(key.dir(plan.out)).missing(start, end)
-    if not missing:
+    last = server_now if end in (None, "now") else parse_time(end, now=server_now, what="end")
+    # 'now' is the exchange's clock: bars still forming then are not stored.
+    limit = server_now if (span is None or include_partial) else span.floor(server_now)
+    last = min(last, limit)
+    if first is None:
+        return None
+    if span is not None:
+        first = span.ceil(first)
+        if not include_partial:
+            last = span.floor(last)  # a bar that closes after END is not in [START, END)
+    if first >= last:
+        raise BadDateError(
+            f"nothing to fetch for {market.symbol}: start {format_ns(first)} is not before "
+            f"{format_ns(last)} (the exchange's now, less any unfinished bar)"
+        )
+    probe = SeriesResult(adapter.name, market.symbol, market.native, kind,
+                         span.code if span else None, first, last)
+    first = _limit_history(cap, span, first, server_now, probe)
+    return first, last, probe.notes
+
+
+def fetch_ranges(
+    ledger: Ledger, start: int, end: int, span: Span | None, *, overlap_bars: int = 0, overlap_ns: int = 0
+) -> list[Interval]:
+    """What to request for ``[start, end)``: what the ledger does not hold yet, plus an
+    overlap re-fetching the newest stored part, so late corrections land (the writer
+    merges, the newer row wins). OHLC overlaps by ``overlap_bars`` bars — the bar holding
+    a ragged ledger end included, as an unfinished bar stored on request would be — and
+    trades by ``overlap_ns``."""
+    ranges = ledger.missing(start, end)
+    stored = intersect(ledger.fetched, [(start, end)]) if start < end else []
+    if stored:
+        first, last = stored[-1]
+        if span is not None and overlap_bars > 0:
+            lo = span.add(span.floor(last - 1), -(overlap_bars - 1))
+        elif span is None and overlap_ns > 0:
+            lo = last - overlap_ns
+        else:
+            lo = last
+        if lo < last:
+            ranges = normalize([*ranges, (max(lo, first), last)])
+    return ranges
+
+
+async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink) -> SeriesResult:
+    """Fetch ``task.ranges`` of one series into its files and ledger; say what happened.
+
+    The one code path of a series for every command: paginator → writer, in time order.
+    A ban stops the series and records every range not reached as failed, so the ledger
+    names it and the next run fetches it.
+    """
+    cap, span, market = task.cap, task.span, task.market
+    result = task.result()
+    key = task.key
+    if not task.ranges:
         result.already_stored = True
         return result
-    total = sum(e - s for s, e in missing)
-    task = progress.start(result.label, total)
+    counters = HTTPStats()
+    series_stats.set(counters)  # this task's own context: concurrent series count apart
+    total = sum(e - s for s, e in task.ranges)
+    handle = progress.start(result.label, total)
     done_before = 0
+    received = expected = 0
 
     def emit(done: int, _total: int) -> None:
-        progress.advance(task, done_before + done)
+        progress.advance(handle, done_before + done)
 
+    # Every page goes through the guard (dccd_cli.guard): a page its adapter cannot read is
+    # asked again, then failed; an empty page is believed only when it is empty twice.
     async def fetch_ohlc(w0: int, w1: int, limit: int) -> Any:
-        result.requests += 1
         assert span is not None
-        return await adapter.fetch_ohlc_page(market, span.code, w0, w1, limit)
+        code = span.code
+
+        async def once() -> Any:
+            result.requests += 1
+            return await adapter.fetch_ohlc_page(market, code, w0, w1, limit)
+
+        return await guarded(once, exchange=adapter.name, what="candles")
 
     async def fetch_trades(w0: int, w1: int, limit: int, cursor: Any) -> Any:
-        result.requests += 1
-        return await adapter.fetch_trades_page(market, w0, w1, limit, cursor)
+        async def once() -> Any:
+            result.requests += 1
+            return await adapter.fetch_trades_page(market, w0, w1, limit, cursor)
 
-    writer = SeriesWriter(plan.out, key, native_symbol=market.native, version=__version__)
+        return await guarded(once, exchange=adapter.name, what="trades")
+
+    def ids_from(w0: int, w1: int) -> Callable[[int], Awaitable[Any]]:
+        async def fetch(first_id: int) -> Any:  # trades from an id on (dense-id exchanges)
+            table, _ = await fetch_trades(w0, w1, cap.max_per_request, first_id)
+            return table
+
+        return fetch
+
+    writer = SeriesWriter(task.out, key, native_symbol=market.native, version=__version__)
     try:
-        for s, e in missing:
+        for i, (s, e) in enumerate(task.ranges):
             pieces: AsyncIterator[Piece]
-            if kind == "ohlc":
-                assert span is not None
+            if span is not None:
                 pieces = paginate_ohlc(fetch_ohlc, cap.max_per_request, s, e, span,
                                        emit_progress=emit, concurrency=cap.concurrency)
             else:
                 pieces = paginate_trades(fetch_trades, cap.max_per_request, s, e,
                                          emit_progress=emit, concurrency=cap.concurrency,
                                          direction=cap.page_direction)
+                if cap.dense_ids:  # prove the range complete by its consecutive trade ids
+                    pieces = verify_dense_ids(pieces, ids_from(s, e), cap.max_per_request,
+                                              exchange=adapter.name)
             try:
                 async for piece in pieces:
                     if isinstance(piece, FailedRange):
                         result.failed.append(FailedSpan(piece.start_ns, piece.end_ns, piece.error))
+                    elif span is not None:
+                        received += piece.table.num_rows
+                        expected += span.bars_between(piece.start_ns, piece.end_ns)
                     writer.add(piece)
             except BannedError as exc:
                 result.error = str(exc)
+                # Nothing more can be fetched from this exchange in this run: the ranges
+                # not reached are failed too, so the ledger and the summary name them.
+                for rs, re_ in task.ranges[i + 1:]:
+                    writer.add(FailedRange(rs, re_, str(exc)))
+                    result.failed.append(FailedSpan(rs, re_, str(exc)))
                 break
             done_before += e - s
     except BaseException:
@@ -214,11 +362,24 @@ async def _run_series(
     result.rows_added = stats.rows_added
     result.rows_written = stats.rows_written
     result.files = [str(p) for p in stats.files_touched]
-    progress.finish(task, result)
+    result.retries, result.rate_limited = counters.retries, counters.rate_limited
+    if span is not None:
+        result.empty_bars = max(0, expected - received)
+    result.gaps = gaps_after(Ledger.load(key.dir(task.out)), task.start_ns, task.end_ns)
+    progress.finish(handle, result)
     return result
 
 
-async def _exchange_now(adapter: Adapter) -> int:
+def gaps_after(ledger: Ledger, start: int, end: int) -> list[Gap]:
+    """What of ``[start, end)`` the ledger does not hold: failed (with why) or not fetched."""
+    gaps = [Gap(s, e, "failed", f.error) for f in ledger.failed
+            for s, e in intersect([(f.start_ns, f.end_ns)], [(start, end)])]
+    failed = normalize((f.start_ns, f.end_ns) for f in ledger.failed)
+    gaps += [Gap(s, e, "not fetched") for s, e in subtract(ledger.missing(start, end), failed)]
+    return sorted(gaps, key=lambda g: g.start_ns)
+
+
+async def exchange_now(adapter: Adapter) -> int:
     """'Now' by the exchange's clock, which decides what an unfinished bar is.
 
     Adapters with a time endpoint answer directly; the others read the ``Date`` header of
@@ -249,41 +410,25 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
     ) as http:
         adapter = adapter_cls(http)
         markets = await resolve(adapter, base_url, plan.symbols)
-        server_now = await _exchange_now(adapter)
+        server_now = await exchange_now(adapter)
         span = plan.span
-        jobs = []
+        tasks: list[SeriesTask] = []
         for market in markets:
-            start = (
-                await adapter.first_data_ns(market, req.kind, span.code if span else None)
-                if req.start == "origin"
-                else parse_time(req.start, now=server_now, what="start")
-            )
-            end = server_now if req.end in (None, "now") else parse_time(req.end, now=server_now, what="end")
-            # 'now' is the exchange's clock: bars still forming then are not stored.
-            limit = server_now if (span is None or req.include_partial) else span.floor(server_now)
-            end = min(end, limit)
-            if start is None:
+            bounds = await bound_series(adapter, plan.cap, req.kind, span, market, req.start, req.end,
+                                        server_now, include_partial=req.include_partial)
+            if bounds is None:
                 run.series.append(SeriesResult(adapter.name, market.symbol, market.native, req.kind,
-                                               span.code if span else None, end, end,
+                                               span.code if span else None, server_now, server_now,
                                                notes=["the exchange has no data for this market"]))
                 continue
-            if span is not None:
-                start = span.ceil(start)
-            if start >= end:
-                raise BadDateError(
-                    f"nothing to fetch for {market.symbol}: start {format_ns(start)} is not before "
-                    f"{format_ns(end)} (the exchange's now, less any unfinished bar)"
-                )
-            probe = SeriesResult(adapter.name, market.symbol, market.native, req.kind,
-                                 span.code if span else None, start, end)
-            start = _limit_history(plan.cap, span, start, server_now, probe)
-            jobs.append((market, start, end, probe.notes))
-        results = await asyncio.gather(
-            *(_run_series(adapter, plan, req, m, s, e, progress) for m, s, e, _ in jobs)
-        )
-        for res, (_, _, _, notes) in zip(results, jobs):
-            res.notes[:0] = notes
-            run.series.append(res)
+            start, end, notes = bounds
+            task = SeriesTask(adapter.name, market, req.kind, span, plan.cap, plan.out, start, end,
+                              notes=notes)
+            task.ranges = fetch_ranges(Ledger.load(task.key.dir(plan.out)), start, end, span)
+            tasks.append(task)
+        progress.overall(sum(1 for t in tasks if t.ranges))
+        results = await asyncio.gather(*(run_series(adapter, t, progress) for t in tasks))
+        run.series.extend(results)
         run.retries = http.stats.retries
         run.rate_limited = http.stats.rate_limited
     run.seconds = loop.time() - t0

@@ -30,13 +30,15 @@ def cache_dir() -> Path:
 
 def check_symbol(symbol: str) -> str:
     """Validate a unified symbol's form before anything else touches it (paths, URLs)."""
-    s = symbol.strip().upper()
-    if not SYMBOL_RE.match(s):
+    # Checked before upper-casing: str.upper() maps some non-ASCII letters to ASCII ones
+    # ("ﬀ" -> "FF", "ı" -> "I"), which would let them pass as another symbol.
+    s = symbol.strip()
+    if not (s.isascii() and SYMBOL_RE.fullmatch(s.upper())):
         shown = symbol if len(symbol) <= 40 else symbol[:40] + "…"
         raise UnknownSymbolError(
             f"symbol {shown!r} is not of the form BASE-QUOTE (letters and digits, e.g. BTC-USDT)"
         )
-    return s
+    return s.upper()
 
 
 def _cache_file(exchange: str, base_url: str) -> Path:

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -291,17 +292,22 @@ async def paginate_backward(
 
 
 def _after(table: pa.Table, carry: pa.Table) -> pa.Table:
-    """Rows of a new page not already held in ``carry`` (trades of one instant).
+    """Rows of a new page (sorted) not already held in ``carry`` (trades of one instant).
 
     A page that resumes *at* the carried instant repeats some of its trades: they are
-    recognised by id. Rows older than that instant were already handed on.
+    recognised by id. Rows older than that instant were already handed on. Both are at the
+    start of a sorted page, so the rest is a zero-copy slice.
     """
     if table.num_rows == 0:
         return table
     at = _ts(carry)[0].as_py()
-    ts = _ts(table)
-    repeated = pc.and_(pc.equal(ts, at), pc.is_in(table.column("id"), carry.column("id").combine_chunks()))
-    return table.filter(pc.and_(pc.greater_equal(ts, at), pc.invert(repeated)))
+    ts = _ts(table).to_numpy()
+    lo, hi = int(np.searchsorted(ts, at, "left")), int(np.searchsorted(ts, at, "right"))
+    if lo == hi:
+        return table.slice(lo)
+    same = table.slice(lo, hi - lo)
+    fresh = same.filter(pc.invert(pc.is_in(same.column("id"), carry.column("id").combine_chunks())))
+    return pa.concat_tables([fresh, table.slice(hi)]) if fresh.num_rows else table.slice(hi)
 
 
 def _unique_ids(table: pa.Table) -> pa.Table:
@@ -406,11 +412,12 @@ async def paginate_trades(
                     return
                 if table.num_rows == 0:
                     continue
-                ts = _ts(table)
-                newest = ts[table.num_rows - 1].as_py()
-                carry = table.filter(pc.equal(ts, newest))
+                ts = _ts(table).to_numpy()
+                newest = int(ts[-1])
+                cut = int(np.searchsorted(ts, newest, "left"))  # sorted: the newest instant is a suffix
+                carry = table.slice(cut)
                 if newest > lo:
-                    await queue.put(Chunk(lo, newest, table.filter(pc.less(ts, newest))))
+                    await queue.put(Chunk(lo, newest, table.slice(0, cut)))
                     lo = newest
             raise FetchError(f"gave up after {max_pages} pages in window {w0}..{w1}")
         except BannedError as exc:

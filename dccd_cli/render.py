@@ -7,9 +7,10 @@ JSON object on stdout; ``--quiet`` keeps stderr for errors only.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -26,8 +27,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .inventory import LEGEND, STRIP_CHARS, Inventory, SeriesInventory
 from .job import NoProgress, ProgressSink
-from .results import RunResult, SeriesResult
+from .results import RunResult, SeriesResult, SyncResult
 from .timeutil import format_ns
 
 
@@ -63,9 +65,17 @@ class LogProgress:
     def finish(self, task: int, result: SeriesResult) -> None:
         self._line(_summary_line(result))
 
+    def overall(self, series: int) -> None:
+        if series > 1:
+            self._line(f"{series} series to fetch")
+
 
 class RichProgress:
-    """One rich progress bar per running series, on stderr."""
+    """One rich progress bar per running series, on stderr, and an overall bar (series
+    done of all) when there are several. With many series (a pattern job) a finished
+    series' bar is removed, so the screen shows what is running."""
+
+    KEEP_FINISHED_UP_TO = 8
 
     def __init__(self, console: Console) -> None:
         self.progress = Progress(
@@ -77,6 +87,17 @@ class RichProgress:
             transient=False,
         )
         self._totals: dict[int, int] = {}
+        self._overall: TaskID | None = None
+        self._series = 0
+
+    def overall(self, series: int) -> None:
+        self._series += series
+        if self._series <= 1:
+            return
+        if self._overall is None:
+            self._overall = self.progress.add_task("all series", total=self._series)
+        else:
+            self.progress.update(self._overall, total=self._series)
 
     def start(self, label: str, total: int) -> int:
         task = self.progress.add_task(label, total=max(1, total))
@@ -88,6 +109,10 @@ class RichProgress:
 
     def finish(self, task: int, result: SeriesResult) -> None:
         self.progress.update(TaskID(task), completed=self._totals[task])
+        if self._overall is not None:
+            self.progress.advance(self._overall)
+        if self._series > self.KEEP_FINISHED_UP_TO:
+            self.progress.remove_task(TaskID(task))
 
 
 @contextmanager
@@ -122,6 +147,8 @@ def _summary_line(s: SeriesResult) -> str:
         f"{s.label}: {s.rows_added} rows added ({format_ns(s.start_ns)}..{format_ns(s.end_ns)}), "
         f"{_n(s.requests, 'request')}, {_n(len(s.files), 'file')}"
     )
+    if s.empty_bars:
+        text += f", {_n(s.empty_bars, 'bar')} the exchange has no data for"
     if s.failed:
         ranges = ", ".join(f"{format_ns(f.start_ns)}..{format_ns(f.end_ns)}" for f in s.failed)
         text += f"; MISSING {ranges}: {s.failed[0].error}"
@@ -140,6 +167,176 @@ def render_run(result: RunResult, *, json_mode: bool, quiet: bool, stdout: IO[st
             out.write(f"note: {note}\n")
         out.write(_summary_line(s) + "\n")
     out.write(f"data in {result.out} ({result.seconds:.1f} s)\n")
+
+
+def _ranges(s: SeriesResult) -> str:
+    if not s.fetched:
+        return "nothing (all stored)"
+    shown = ", ".join(f"{format_ns(a)}..{format_ns(b)}" for a, b in s.fetched[:3])
+    return shown + (f" and {len(s.fetched) - 3} more" if len(s.fetched) > 3 else "")
+
+
+def _seconds(sec: float) -> str:
+    if sec < 0.1:
+        return "< 0.1 s"
+    if sec < 90:
+        return f"{sec:.1f} s"
+    return f"{sec / 60:.0f} min" if sec < 5400 else f"{sec / 3600:.1f} h"
+
+
+def render_sync(result: SyncResult, *, json_mode: bool, quiet: bool, stdout: IO[str] | None = None) -> None:
+    """The summary of ``dccd sync`` (or its plan, for ``--dry-run``)."""
+    out = stdout or sys.stdout
+    if json_mode:
+        out.write(orjson.dumps(result.to_json()).decode() + "\n")
+        return
+    if quiet and result.exit_code == 0:
+        return
+    if result.dry_run:
+        out.write(f"plan of {result.config} (dry run: nothing is fetched)\n")
+        for s, est in zip(result.series, result.estimates):
+            guess = _n(est.requests, "request")
+            if est.at_least:
+                guess = f">= {guess} (no trades stored yet to tell the market's rate from)"
+            note = f" — {s.error}" if s.error else ""
+            out.write(f"  [{s.job}] {s.label}: {_ranges(s)}; {guess}{note}\n")
+        for name, est in result.exchanges.items():
+            out.write(f"{name}: {'>= ' if est.at_least else ''}{_n(est.requests, 'request')} "
+                      f"(weight {est.weight}), about {_seconds(est.seconds)} at its rate limit\n")
+        slowest = max((e.seconds for e in result.exchanges.values()), default=0.0)
+        out.write(f"about {_seconds(slowest)} in all (exchanges run at once); data in "
+                  f"{', '.join(result.outs)}\n")
+    else:
+        for s in result.series:
+            for note in s.notes:
+                out.write(f"note: [{s.job}] {note}\n")
+            out.write(f"[{s.job}] {_summary_line(s)}\n")
+        failed = [s for s in result.series if not s.ok]
+        retries = "1 retry" if result.retries == 1 else f"{result.retries} retries"
+        out.write(
+            f"{len(result.series)} series ({len(failed)} failed), {result.rows_added} rows added, "
+            f"{_n(result.requests, 'request')}, {retries}; data in {', '.join(result.outs)} "
+            f"({result.seconds:.1f} s)\n"
+        )
+    for f in result.failures:
+        out.write(f"[{f.job}] {f.exchange}: FAILED: {f.error}\n")
+
+
+class _UTCFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return datetime.fromtimestamp(record.created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def configure_logging(*, quiet: bool, stderr: IO[str] | None = None) -> None:
+    """dccd's warnings on stderr: timestamped lines without a terminal (cron, CI), short
+    ``dccd: ...`` lines on one; errors only with ``--quiet``."""
+    stream = stderr or sys.stderr
+    handler = logging.StreamHandler(stream)
+    if stream.isatty():
+        handler.setFormatter(logging.Formatter("dccd: %(message)s"))
+    else:
+        handler.setFormatter(_UTCFormatter("%(asctime)s %(message)s"))
+    logger = logging.getLogger("dccd")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.ERROR if quiet else logging.WARNING)
+    logger.propagate = False
+
+
+def notifier(*, quiet: bool, stderr: IO[str] | None = None) -> Callable[[str], None]:
+    """Where a command says what it is waiting for: stderr, timestamped without a terminal."""
+    stream = stderr or sys.stderr
+
+    def say(text: str) -> None:
+        if quiet:
+            return
+        stream.write(f"dccd: {text}\n" if stream.isatty() else f"{_stamp()} {text}\n")
+        stream.flush()
+
+    return say
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} B"
+    value = n / 1000
+    for unit in ("kB", "MB", "GB"):
+        if value < 1000:
+            return f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def _duration(ns: int) -> str:
+    minutes = ns // 60_000_000_000
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes / 60:.1f} h" if minutes < 2880 else f"{minutes / 1440:.1f} days"
+
+
+def _inventory_lines(s: SeriesInventory, charset: str) -> list[str]:
+    chars = STRIP_CHARS[charset]
+    first = format_ns(s.first_ns) if s.first_ns is not None else "-"
+    last = format_ns(s.last_ns) if s.last_ns is not None else "-"
+    head = (f"{s.key.kind:<6} {s.key.exchange:<9} {s.key.symbol:<10} {s.key.span or '':<4} "
+            f"{first} .. {last}  {s.rows} rows, {_n(s.files, 'file')}, {_size(s.bytes)}, "
+            f"{s.coverage:.1f}% fetched")
+    lines = [head]
+    if s.start_ns is not None and s.end_ns is not None:
+        lines.append(f"  {s.drawn(charset)}  {format_ns(s.start_ns)} .. {format_ns(s.end_ns)}")
+    for g in s.gaps[:10]:
+        mark = chars["X"] if g.reason == "failed" else chars["N"]
+        why = f" ({g.error})" if g.error else ""
+        lines.append(f"    {mark} {g.reason} {format_ns(g.start_ns)} .. {format_ns(g.end_ns)}{why}")
+    if len(s.gaps) > 10:
+        lines.append(f"    ... and {len(s.gaps) - 10} more gaps (--json lists them all)")
+    if s.no_data_units:
+        longest = s.longest_no_data
+        tail = ""
+        if longest is not None:
+            tail = (f", longest {_duration(longest.end_ns - longest.start_ns)} "
+                    f"({format_ns(longest.start_ns)} .. {format_ns(longest.end_ns)})")
+        lines.append(f"    {chars['E']} no data at the exchange: {_n(s.no_data_units, s.unit)} in "
+                     f"{_n(s.no_data_stretches, 'stretch').replace('stretchs', 'stretches')}{tail}")
+    lines.extend(f"    note: {n}" for n in s.notes)
+    if s.problems is not None:
+        lines.extend(f"    ! {p}" for p in s.problems)
+        if not s.problems:
+            lines.append("    verified: files and ledger keep the contract")
+    return lines
+
+
+def render_inventory(inv: Inventory, *, json_mode: bool, charset: str | None = None,
+                     stdout: IO[str] | None = None) -> None:
+    """What ``dccd inventory`` found, for people (strips; ASCII unless the output is
+    UTF-8) or as one JSON object."""
+    out = stdout or sys.stdout
+    if json_mode:
+        out.write(orjson.dumps(inv.to_json()).decode() + "\n")
+        return
+    if charset is None:
+        encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "")
+        charset = "unicode" if encoding == "utf8" else "ascii"
+    files = sum(s.files for s in inv.series)
+    size = sum(s.bytes for s in inv.series)
+    parts = [f"dataset {inv.root}: {len(inv.series)} series, {_n(files, 'file')}, {_size(size)}"]
+    if inv.writer:
+        parts.append(f"note: {inv.writer} is writing this dataset now; figures may change as it runs")
+    if not inv.series:
+        parts.append("nothing stored yet")
+    for s in inv.series:
+        parts += ["", *_inventory_lines(s, charset)]
+    if inv.series:
+        chars = STRIP_CHARS[charset]
+        parts += ["", "  ".join(f"{chars[c]} {LEGEND[c]}" for c in "SPEXN")]
+    if inv.verified:
+        bad = [s for s in inv.series if s.problems]
+        n = sum(len(s.problems or []) for s in bad)
+        parts.append(f"verify: {_n(n, 'problem')} in {len(bad)} of {len(inv.series)} series" if bad
+                     else f"verify: all {len(inv.series)} series keep the contract")
+    text = "\n".join(parts) + "\n"
+    if charset == "ascii":  # error texts quoted from exchanges, paths: may hold anything
+        text = text.encode("ascii", "replace").decode("ascii")
+    out.write(text)
 
 
 def render_exchanges(described: list[dict[str, Any]], *, json_mode: bool, stdout: IO[str] | None = None) -> None:

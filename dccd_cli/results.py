@@ -19,8 +19,29 @@ class FailedSpan:
 
 
 @dataclass
+class Gap:
+    """A range asked for that is still not stored after the run: ``reason`` is "failed"
+    (with the error) or "not fetched" (e.g. the exchange banned us before reaching it)."""
+
+    start_ns: int
+    end_ns: int
+    reason: str
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": format_ns(self.start_ns), "end": format_ns(self.end_ns),
+                "reason": self.reason, "error": self.error}
+
+
+@dataclass
 class SeriesResult:
-    """One series (exchange, symbol, kind, span) of one run."""
+    """One series (exchange, symbol, kind, span) of one run.
+
+    ``start_ns``/``end_ns`` is the range asked; ``fetched`` the parts of it requested this
+    run (what the ledger lacked, plus the overlap a sync re-fetches); ``gaps`` what of the
+    range is still not stored afterwards; ``empty_bars`` (OHLC) how many bar positions in
+    the fetched ranges the exchange had no bar for (a quiet market, not a gap).
+    """
 
     exchange: str
     symbol: str
@@ -37,6 +58,12 @@ class SeriesResult:
     failed: list[FailedSpan] = field(default_factory=list)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    job: str | None = None
+    fetched: list[tuple[int, int]] = field(default_factory=list)
+    retries: int = 0
+    rate_limited: int = 0
+    empty_bars: int | None = None
+    gaps: list[Gap] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -49,6 +76,7 @@ class SeriesResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            **({"job": self.job} if self.job is not None else {}),
             "exchange": self.exchange,
             "symbol": self.symbol,
             "native_symbol": self.native_symbol,
@@ -59,6 +87,11 @@ class SeriesResult:
             "rows_added": self.rows_added,
             "rows_written": self.rows_written,
             "requests": self.requests,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "fetched": [{"start": format_ns(a), "end": format_ns(b)} for a, b in self.fetched],
+            "empty_bars": self.empty_bars,
+            "gaps": [g.to_json() for g in self.gaps],
             "files": self.files,
             "already_stored": self.already_stored,
             "failed": [f.to_json() for f in self.failed],
@@ -94,3 +127,90 @@ class RunResult:
             "rate_limited": self.rate_limited,
             "series": [s.to_json() for s in self.series],
         }
+
+
+@dataclass
+class JobFailure:
+    """A job (or part of one) that could not even be planned: the exchange's market list
+    or clock could not be read, so its series are not known."""
+
+    job: str
+    exchange: str
+    error: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job": self.job, "exchange": self.exchange, "error": self.error}
+
+
+@dataclass
+class Estimate:
+    """A dry run's guess for one series or exchange: requests, their weight, and the time
+    they take at the exchange's rate limit (exchanges run at once, their series share it).
+    ``at_least``: trades with nothing stored to tell the market's density from."""
+
+    requests: int = 0
+    weight: int = 0
+    seconds: float = 0.0
+    at_least: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requests": self.requests, "weight": self.weight,
+                "seconds": round(self.seconds, 1), "at_least": self.at_least}
+
+
+@dataclass
+class SyncResult:
+    """What ``dccd sync`` did (or, with ``dry_run``, would do)."""
+
+    config: str
+    outs: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    series: list[SeriesResult] = field(default_factory=list)
+    failures: list[JobFailure] = field(default_factory=list)
+    # dry run only: per series (in the order of ``series``), and per exchange
+    estimates: list[Estimate] = field(default_factory=list)
+    exchanges: dict[str, Estimate] = field(default_factory=dict)
+    retries: int = 0
+    rate_limited: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 0 if not self.failures and all(s.ok for s in self.series) else 1
+
+    @property
+    def rows_added(self) -> int:
+        return sum(s.rows_added for s in self.series)
+
+    @property
+    def requests(self) -> int:
+        return sum(s.requests for s in self.series)
+
+    def to_json(self) -> dict[str, Any]:
+        series = []
+        for i, s in enumerate(self.series):
+            one = s.to_json()
+            if self.dry_run and i < len(self.estimates):
+                one["estimate"] = self.estimates[i].to_json()
+            series.append(one)
+        doc = {
+            "command": "sync",
+            "config": self.config,
+            "outs": self.outs,
+            "dry_run": self.dry_run,
+            "ok": self.exit_code == 0,
+            "exit_code": self.exit_code,
+            "seconds": round(self.seconds, 3),
+            "rows_added": self.rows_added,
+            "requests": self.requests,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "series": series,
+            "failures": [f.to_json() for f in self.failures],
+        }
+        if self.dry_run:
+            doc["exchanges"] = {k: v.to_json() for k, v in self.exchanges.items()}
+        return doc

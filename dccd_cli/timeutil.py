@@ -56,6 +56,18 @@ _DATE_FORMS = "YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM], a Unix time in secon
 _REL_RE = re.compile(r"^-([0-9]{1,6})([smhdw])$")
 
 
+# Every form of date is held to the same range: a relative date or a Unix time far in the
+# past would otherwise reach the exchange (or datetime arithmetic) as nonsense.
+_FIRST_NS = 946_684_800 * NS  # 2000-01-01
+_LAST_NS = 7_289_654_400 * NS  # 2201-01-01
+
+
+def _in_range(ns: int, text: str, what: str) -> int:
+    if not _FIRST_NS <= ns < _LAST_NS:
+        raise BadDateError(f"{what} {text!r} is out of range; dates from 2000 to 2200 are accepted")
+    return ns
+
+
 def parse_time(text: str, *, now: int, what: str = "date") -> int:
     """Parse a user's date into ns. Naive times are UTC.
 
@@ -68,11 +80,11 @@ def parse_time(text: str, *, now: int, what: str = "date") -> int:
         return now
     m = _REL_RE.match(raw)
     if m:
-        return now - int(m.group(1)) * _UNIT_NS[m.group(2)]
+        return _in_range(now - int(m.group(1)) * _UNIT_NS[m.group(2)], text, what)
     if re.fullmatch(r"[0-9]{9,13}", raw):
         value = int(raw)
         # 10 digits or fewer: seconds (until the year 2286); 13: milliseconds.
-        return value * NS if len(raw) <= 10 else value * MS
+        return _in_range(value * NS if len(raw) <= 10 else value * MS, text, what)
     iso = raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw
     try:
         dt = datetime.fromisoformat(iso)

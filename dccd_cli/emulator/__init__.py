@@ -9,6 +9,7 @@ venue-neutral :class:`MarketModel`) → :mod:`.venues` (wire formats) → :mod:`
 from __future__ import annotations
 
 from .bars import Bars
+from .faults import FaultInjector, FaultPlan, FaultRule, FaultSpecError, parse_faults
 from .http import Clock, Request, Response, Venue
 from .instruments import DEFAULT_INSTRUMENTS, Instrument
 from .market import MarketModel, UnknownInstrumentError
@@ -18,6 +19,7 @@ from .venues import venues
 
 __all__ = [
     "DEFAULT_INSTRUMENTS", "venues", "AggTrades", "Bars", "Clock", "EmulatorApp",
+    "FaultInjector", "FaultPlan", "FaultRule", "FaultSpecError", "parse_faults",
     "EmulatorServer", "EmulatorSettings", "Instrument", "MarketModel", "Request",
     "Response", "Trades", "UnknownInstrumentError", "Venue", "serve",
 ]

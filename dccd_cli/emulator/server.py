@@ -8,6 +8,9 @@ admin endpoints live under ``/_emulator``:
 * ``POST /_emulator/clock`` — ``{"now_ns": N}`` freezes the market's now at N (``null``
   back to real time), ``{"advance_s": S}`` moves it forward S seconds
 * ``POST /_emulator/reset`` — forget every venue's rate-limit state and bans
+* ``GET /_emulator/faults`` — the fault plans, requests seen and faults injected per venue
+* ``POST /_emulator/faults`` — ``{"faults": "5xx:0.1" | {"binance": "429@3-7"}, "seed": 0}``
+  replaces the fault plans (``{"faults": ""}`` turns them off) and resets their counts
 
 Every response carries a ``Date`` header from the emulator's clock. ``EmulatorServer``
 runs the app on a background thread with its own event loop (usable from sync and async
@@ -29,6 +32,7 @@ from typing import Any
 import orjson
 import uvicorn
 
+from .faults import FaultInjector, FaultPlan, FaultSpecError, resolve_faults
 from .http import Clock, Request, Response, Venue
 from .instruments import Instrument
 from .market import MarketModel
@@ -51,6 +55,9 @@ class EmulatorSettings:
     ``maintenance``: ``(start_ns, end_ns)`` windows without trades or bars.
     ``instruments``: None for the defaults (BTC-USDT, ETH-USDT, SOL-EUR).
     ``access_log``: log one line per request (uvicorn's access log).
+    ``faults``: fault injection (see :mod:`.faults`): a spec string for every venue
+    (``"5xx:0.05,binance=429@3-7"``), or a plan or spec per venue; ``fault_seed`` seeds
+    the probabilistic rules of spec strings.
     """
 
     seed: int = 0
@@ -61,6 +68,8 @@ class EmulatorSettings:
     maintenance: list[tuple[int, int]] = field(default_factory=list)
     instruments: tuple[Instrument, ...] | None = None
     access_log: bool = False
+    faults: dict[str, FaultPlan | str] | str | None = None
+    fault_seed: int = 0
 
 
 class EmulatorApp:
@@ -79,6 +88,8 @@ class EmulatorApp:
         self.venues: dict[str, Venue] = {
             name: cls(self.market, dict(self.settings.venues.get(name, {})), self.clock)
             for name, cls in venues().items()}
+        self.faults = FaultInjector(resolve_faults(self.settings.faults, self.venues,
+                                             self.settings.fault_seed))
 
     async def __call__(self, scope: dict[str, Any], receive: ASGIReceive,
                        send: ASGISend) -> None:
@@ -100,33 +111,48 @@ class EmulatorApp:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        try:
-            response = await self._dispatch(scope, body)
-        except Exception:  # a bug in a venue must not kill the connection silently
-            log.exception("emulator error on %s", scope.get("path"))
-            response = Response.json({"error": "internal emulator error"}, 500)
+        # Faults (if any are planned for this venue) wrap the venue's handler.
+        prefix, vpath = _split(scope["path"])
+        fault = None
+        if self.faults and prefix in self.venues:
+            fault = self.faults.pick(prefix, scope["method"], vpath,
+                                     scope.get("query_string", b"").decode("latin-1"))
+        response = None
+        if fault is not None:
+            response = self.faults.reply(fault, self.venues[prefix],
+                                         self.clock.now_ns() // 1_000_000)
+        if response is None:
+            try:
+                response = await self._dispatch(scope, body)
+            except Exception:  # a bug in a venue must not kill the connection silently
+                log.exception("emulator error on %s", scope.get("path"))
+                response = Response.json({"error": "internal emulator error"}, 500)
+            if self.faults and prefix in self.venues:
+                query = Request.from_scope(scope, vpath, b"").query
+                response = self.faults.alter(fault, prefix, vpath, query, response)
         if self.settings.latency_ms > 0:
             await asyncio.sleep(self.settings.latency_ms / 1000.0)
         headers = [(b"content-type", response.content_type.encode()),
                    (b"content-length", str(len(response.body)).encode()),
                    (b"date", formatdate(self.clock.now_ns() / 1e9, usegmt=True).encode())]
         headers += [(k.lower().encode(), v.encode()) for k, v in response.headers]
-        await send({"type": "http.response.start", "status": response.status,
-                    "headers": headers})
-        await send({"type": "http.response.body",
-                    "body": b"" if scope["method"] == "HEAD" else response.body})
+        start = {"type": "http.response.start", "status": response.status, "headers": headers}
+        payload = b"" if scope["method"] == "HEAD" else response.body
+        if fault is not None and fault.on_wire:
+            await self.faults.deliver(fault, start, payload, receive, send)
+            return
+        await send(start)
+        await send({"type": "http.response.body", "body": payload})
 
     async def _dispatch(self, scope: dict[str, Any], body: bytes) -> Response:
-        path: str = scope["path"]
-        _, _, rest = path.partition("/")
-        prefix, slash, tail = rest.partition("/")
+        prefix, vpath = _split(scope["path"])
         if prefix == "_emulator":
-            return self._admin(scope["method"], tail, body)
+            return self._admin(scope["method"], vpath[1:], body)
         venue = self.venues.get(prefix)
         if venue is None:
             return Response.json({"error": f"no venue at /{prefix}",
                                   "venues": sorted(self.venues)}, 404)
-        return await venue.handle(Request.from_scope(scope, slash + tail, body))
+        return await venue.handle(Request.from_scope(scope, vpath, body))
 
     def _admin(self, method: str, what: str, body: bytes) -> Response:
         if what == "health" and method == "GET":
@@ -148,11 +174,33 @@ class EmulatorApp:
                 return Response.json({"error": 'send {"now_ns": int|null} or '
                                       '{"advance_s": number}'}, 400)
             return Response.json(self.clock.snapshot())
+        if what == "faults" and method == "GET":
+            return Response.json(self.faults.summary())
+        if what == "faults" and method == "POST":
+            try:
+                req = orjson.loads(body) if body else {}
+                if not isinstance(req, dict) or not isinstance(req.get("faults"), (str, dict)):
+                    raise FaultSpecError('send {"faults": "SPEC" | {"venue": "SPEC"}, '
+                                         '"seed": int}')
+                seed = req.get("seed", 0)
+                if not isinstance(seed, int):
+                    raise FaultSpecError("the fault seed must be an integer")
+                self.faults.configure(resolve_faults(req["faults"], self.venues, seed))
+            except (orjson.JSONDecodeError, FaultSpecError) as exc:
+                return Response.json({"error": str(exc)}, 400)
+            return Response.json(self.faults.summary())
         if what == "reset" and method == "POST":
             for venue in self.venues.values():
                 venue.reset()
             return Response.json({"status": "ok"})
         return Response.json({"error": f"no admin endpoint {method} /_emulator/{what}"}, 404)
+
+
+def _split(path: str) -> tuple[str, str]:
+    """``/binance/api/v3/klines`` -> ``("binance", "/api/v3/klines")``."""
+    _, _, rest = path.partition("/")
+    prefix, slash, tail = rest.partition("/")
+    return prefix, slash + tail
 
 
 def _config(app: EmulatorApp, log_level: str, **kw: Any) -> uvicorn.Config:
@@ -194,6 +242,11 @@ class EmulatorServer:
     @property
     def market(self) -> MarketModel:
         return self.app.market
+
+    @property
+    def faults(self) -> FaultInjector:
+        """The fault layer: ``faults.configure({...})`` switches scenarios while running."""
+        return self.app.faults
 
     @property
     def base_url(self) -> str:

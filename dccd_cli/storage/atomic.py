@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -112,6 +113,31 @@ def ensure_dir(directory: Path) -> None:
         raise storage_error("create the directory", directory, exc) from exc
 
 
+_PID_RE = re.compile(r"\.([0-9]+)-[0-9a-f]+" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the process named in a temporary file's name is still running.
+
+    Most temporaries live only inside one lock hold, but a day of trades is streamed to
+    its temporary file across many; those of a live process are not stale. A pid reused
+    by another process only keeps an orphan a while longer (readers skip it).
+    """
+    m = _PID_RE.search(name)
+    if m is None:
+        return False
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
 def clean_stale_temps(directory: Path) -> list[Path]:
     """Remove temporary files a killed run left in ``directory``; returns what was removed.
 
@@ -127,6 +153,8 @@ def clean_stale_temps(directory: Path) -> list[Path]:
     except OSError as exc:
         raise storage_error("list", directory, exc) from exc
     for name in names:
+        if _owner_alive(name):
+            continue  # a live writer's file being streamed across lock holds
         stale = directory / name
         try:
             stale.unlink()

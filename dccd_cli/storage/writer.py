@@ -15,7 +15,9 @@ All methods do blocking disk I/O; async callers run them in a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -30,7 +32,15 @@ import pyarrow.parquet as pq
 from ..chunk import Chunk, FailedRange
 from ..errors import StorageError
 from ..schema import is_sorted, ts_ns_column
-from .atomic import atomic_write, clean_stale_temps, series_lock, storage_error
+from .atomic import (
+    atomic_write,
+    clean_stale_temps,
+    ensure_dir,
+    fsync_dir,
+    series_lock,
+    storage_error,
+    temp_path_for,
+)
 from .layout import Partition, SeriesKey, file_metadata, partition_for
 from .ledger import FailedInterval, Interval, Ledger, intersect, normalize, subtract, union
 
@@ -39,6 +49,9 @@ log = logging.getLogger("dccd.storage")
 # Large row groups: readers scan whole files, and per-group overhead (statistics, pages)
 # is negligible at this size. A month of 1m bars (44,640 rows) is one group.
 ROW_GROUP_ROWS = 1 << 20
+# Rows of a streamed day written per row group (bounds the memory of a trades download).
+STREAM_GROUP_ROWS = 1 << 17
+_NEG_INF_TS = -(1 << 63)
 COMPRESSION = "zstd"
 _NEG_INF = -(1 << 63)
 
@@ -138,8 +151,9 @@ def merge_rows(key: SeriesKey, existing: pa.Table | None, new: pa.Table) -> tupl
         if len(encoded.dictionary) == n and is_sorted(
             combined, ts_ns_column(combined).to_numpy(), ["ts", "id"]
         ):
-            # The common case — a new day, or rows after the stored ones: nothing to merge.
-            return combined.combine_chunks(), n - n_old
+            # The common case — a new day, or rows after the stored ones: nothing to merge,
+            # and no copy either (a day of trades is tens of MB; Parquet writes chunks).
+            return combined, n - n_old
         ids = encoded.indices
         unique = _last_per_key(ids.to_numpy(zero_copy_only=False))
         sub = pa.table(
@@ -151,6 +165,16 @@ def merge_rows(key: SeriesKey, existing: pa.Table | None, new: pa.Table) -> tupl
     if len(keep) == n and np.array_equal(keep, np.arange(n)):
         return combined.combine_chunks(), from_new  # already sorted and unique: no copy
     return combined.take(pa.array(keep)).combine_chunks(), from_new
+
+
+def _all_unique(ids: pa.Array) -> bool:
+    """Whether no string id repeats, by sorting (a hash set of a million strings would
+    cost ~60 MB more). Integer ids are checked cheaper while they stream (see _Stream);
+    ids equal only as numbers ("07", "7") then cost a merge, never a row."""
+    if len(ids) < 2:
+        return True
+    ordered = ids.take(pc.sort_indices(ids))
+    return not pc.any(pc.equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1))).as_py()
 
 
 # -- the writer --------------------------------------------------------------------------
@@ -173,6 +197,24 @@ class WriteStats:
 
 
 @dataclass
+class _Stream:
+    """A new day of trades written to its temporary file a row group at a time, so memory
+    holds a row group, not the day (a busy day is a million rows). Renamed into place
+    when the day is complete, like every other write."""
+
+    tmp: Path
+    writer: pq.ParquetWriter | None = None
+    staged: list[pa.Table] = field(default_factory=list)
+    staged_rows: int = 0
+    written_rows: int = 0
+    last_ts: int = _NEG_INF_TS
+    last_ids: pa.Array | None = None  # the ids at last_ts (a page seam may repeat them)
+    # Ids as integers (most exchanges'), 8 bytes a row, to prove them unique at the end
+    # without reading the day back; None once an id is not an integer.
+    numeric_ids: list[npt.NDArray[np.int64]] | None = field(default_factory=list)
+
+
+@dataclass
 class _Pending:
     """Rows buffered for one partition: zero-copy slices of the chunks, in time order."""
 
@@ -180,6 +222,7 @@ class _Pending:
     first_ts: int
     tables: list[pa.Table] = field(default_factory=list)
     rows: int = 0
+    stream: _Stream | None = None
 
 
 class SeriesWriter:
@@ -252,8 +295,10 @@ class SeriesWriter:
             pending = self._buffer.get(part.start_ns)
             if pending is None:
                 pending = self._buffer[part.start_ns] = _Pending(part, int(ts[i]))
-            pending.tables.append(table.slice(i, j - i))
-            pending.rows += j - i
+                path = self.directory / part.name
+                if self.key.kind == "trades" and not path.exists():
+                    pending.stream = _Stream(temp_path_for(path))
+            self._append(pending, table.slice(i, j - i))
             i = j
         self._advance(piece.end_ns)
 
@@ -282,6 +327,8 @@ class SeriesWriter:
             return
         self._state = "aborted"
         mark = self._watermark()
+        for pending in self._buffer.values():
+            self._drop_stream(pending)
         self._buffer.clear()
         try:
             if self._pending_failed or intersect(self._pending_fetched, [(_NEG_INF, mark)]):
@@ -298,7 +345,7 @@ class SeriesWriter:
     @property
     def buffered_rows(self) -> int:
         """Rows held in memory, waiting for their partition to complete."""
-        return sum(p.rows for p in self._buffer.values())
+        return sum(p.rows - (p.stream.written_rows if p.stream else 0) for p in self._buffer.values())
 
     @property
     def buffered_partitions(self) -> list[Partition]:
@@ -356,8 +403,143 @@ class SeriesWriter:
                 del self._buffer[pending.partition.start_ns]
             self._commit_ledger(self._watermark())
 
+    def _append(self, pending: _Pending, table: pa.Table) -> None:
+        """Add a slice of rows (sorted by ts) to a partition: in memory, or streamed."""
+        pending.rows += table.num_rows
+        st = pending.stream
+        if st is not None and not self._continues(st, table):
+            self._unstream(pending)  # out of order or repeated: merge it the careful way
+            st = None
+        if st is None:
+            pending.tables.append(table)
+            return
+        ts = ts_ns_column(table).to_numpy()
+        last = int(ts[-1])
+        at_last = table.column("id").filter(pc.equal(table.column("ts"), table.column("ts")[-1]))
+        st.last_ids = at_last.combine_chunks() if last > st.last_ts else pa.concat_arrays(
+            [st.last_ids, at_last.combine_chunks()] if st.last_ids is not None else [at_last.combine_chunks()]
+        )
+        st.last_ts = last
+        if st.numeric_ids is not None:
+            try:
+                st.numeric_ids.append(pc.cast(table.column("id"), pa.int64()).to_numpy())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                st.numeric_ids = None
+        st.staged.append(table)
+        st.staged_rows += table.num_rows
+        if st.staged_rows >= STREAM_GROUP_ROWS:
+            self._write_staged(st)
+
+    @staticmethod
+    def _continues(st: _Stream, table: pa.Table) -> bool:
+        """Whether ``table`` extends the streamed rows in (ts, id) order, repeating none."""
+        ts = ts_ns_column(table).to_numpy()
+        if not is_sorted(table, ts, ["ts", "id"]):
+            return False
+        if len(ts) > 1:
+            ids = table.column("id").combine_chunks()
+            same = (ts[1:] == ts[:-1]) & pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1)).to_numpy(
+                zero_copy_only=False
+            )
+            if same.any():
+                return False
+        first = int(ts[0])
+        if first > st.last_ts:
+            return True
+        if first < st.last_ts or st.last_ids is None:
+            return False
+        head = table.column("id").filter(pc.equal(table.column("ts"), table.column("ts")[0]))
+        return bool(pc.all(pc.greater(head, pc.max(st.last_ids))).as_py())
+
+    def _write_staged(self, st: _Stream) -> None:
+        if not st.staged:
+            return
+        batch = pa.concat_tables(st.staged)
+        try:
+            if st.writer is None:
+                ensure_dir(self.directory)
+                st.writer = pq.ParquetWriter(
+                    str(st.tmp), self.key.schema.with_metadata(self._metadata),
+                    compression=COMPRESSION, sorting_columns=[pq.SortingColumn(0), pq.SortingColumn(1)],
+                )
+            st.writer.write_table(batch, row_group_size=STREAM_GROUP_ROWS)
+        except OSError as exc:
+            raise storage_error("write", st.tmp, exc) from exc
+        st.written_rows += batch.num_rows
+        st.staged, st.staged_rows = [], 0
+
+    def _drop_stream(self, pending: _Pending) -> None:
+        st = pending.stream
+        if st is None:
+            return
+        pending.stream = None
+        with contextlib.suppress(Exception):
+            if st.writer is not None:
+                st.writer.close()
+        with contextlib.suppress(OSError):
+            st.tmp.unlink()
+
+    def _unstream(self, pending: _Pending) -> None:
+        """Turn a streamed partition back into an in-memory one (rare: see _continues)."""
+        st = pending.stream
+        assert st is not None
+        tables: list[pa.Table] = []
+        try:
+            if st.writer is not None:
+                st.writer.close()
+                st.writer = None
+            if st.written_rows:
+                tables.append(pq.read_table(st.tmp).replace_schema_metadata(None))
+        except OSError as exc:
+            raise storage_error("read back", st.tmp, exc) from exc
+        pending.tables = tables + st.staged
+        self._drop_stream(pending)
+
+    def _finish_stream(self, pending: _Pending, path: Path) -> bool:
+        """Close a streamed day and rename it into place; False if it must be merged."""
+        st = pending.stream
+        assert st is not None
+        if path.exists():  # another writer stored this day meanwhile: merge with it
+            self._unstream(pending)
+            return False
+        self._write_staged(st)
+        try:
+            if st.writer is None:
+                return True  # nothing was streamed (every slice went to memory)
+            st.writer.close()
+            st.writer = None
+            if st.numeric_ids is not None:
+                nums = np.sort(np.concatenate(st.numeric_ids))
+                unique = not bool((nums[1:] == nums[:-1]).any())
+            else:
+                ids = pq.ParquetFile(st.tmp).read(columns=["id"], use_threads=False).column("id")
+                unique = _all_unique(ids.combine_chunks())
+            if not unique:
+                self._unstream(pending)  # one id at two instants: merge keeps the newest
+                return False
+            fd = os.open(st.tmp, os.O_RDWR)
+            try:
+                os.fsync(fd)
+                size = os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+            os.replace(st.tmp, path)
+            fsync_dir(path.parent)
+        except OSError as exc:
+            self._drop_stream(pending)
+            raise storage_error("write", path, exc) from exc
+        pending.stream = None
+        self._stats.files_touched.append(path)
+        self._stats.bytes += size
+        self._stats.rows_added += st.written_rows
+        self._stats.rows_written += st.written_rows
+        return True
+
     def _write_partition(self, pending: _Pending) -> None:
         path = self.directory / pending.partition.name
+        if pending.stream is not None and self._finish_stream(pending, path):
+            if not pending.tables:
+                return
         new = pa.concat_tables(pending.tables)
         existing = read_data_file(path, self.key)
         merged, from_new = merge_rows(self.key, existing, new)

@@ -1,0 +1,286 @@
+"""``dccd sync``: the jobs of a TOML file, incrementally, for cron and CI.
+
+A run goes through four steps, and nothing is fetched until the first three pass:
+
+1. **validate** the file (``syncconfig``): keys, exchanges, kinds, spans, dates, outputs;
+   a problem is ``FILE:LINE`` and exit 2, before any request;
+2. **lock** each output dataset (``lock``), so overlapping cron runs never write one
+   series at once (``--wait`` waits, ``--no-wait`` exits 75 naming the holder);
+3. **plan**, per exchange endpoint: the market list (patterns such as ``*-USDT`` are
+   matched against it; an unknown symbol is still a config error, exit 2), the
+   exchange's clock, and per series the ranges its coverage ledger lacks plus an overlap
+   of the newest stored bars (``job.fetch_ranges``) — ``--dry-run`` stops here and prints
+   the plan with estimated requests and time at each exchange's rate limit;
+4. **fetch**: exchanges at once (``asyncio.gather``), a few series of one exchange at once
+   sharing its one client and token bucket, each through ``job.run_series`` — the code
+   path of ``dccd ohlc`` and ``dccd trades``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from .capability import Adapter, Market
+from .errors import ConfigError, DccdError, FetchError, UsageError
+from .http import AsyncHTTPClient
+from .job import (
+    NoProgress,
+    ProgressSink,
+    SeriesTask,
+    bound_series,
+    check_kind,
+    check_output_dir,
+    exchange_now,
+    fetch_ranges,
+    run_series,
+)
+from .lock import DatasetLock
+from .markets import load_markets
+from .registry import get_adapter
+from .results import Estimate, JobFailure, SeriesResult, SyncResult
+from .storage import Ledger
+from .storage.layout import partition_files
+from .storage.ledger import intersect, total
+from .syncconfig import JobSpec, is_pattern, load_config
+
+# Share of an exchange's budget the token bucket lets us use (ratelimit.TokenBucket.safety).
+_BUDGET_SHARE = 0.95
+
+
+@dataclass
+class SyncOptions:
+    """What ``dccd sync`` was asked. ``out`` (``--out``) overrides every job's output;
+    ``default_out`` is for jobs that name none. ``base_urls`` (``--base-url EXCHANGE=URL``)
+    override the jobs' own; ``emulator_url`` points every exchange at an emulator."""
+
+    config: Path
+    default_out: Path
+    out: Path | None = None
+    base_urls: dict[str, str] = field(default_factory=dict)
+    emulator_url: str | None = None
+    dry_run: bool = False
+    wait: bool = False
+    wait_timeout: float = 3600.0
+    max_series: int = 4  # series of one exchange in flight at once
+    notify: Callable[[str], None] | None = None
+
+
+@dataclass
+class _Group:
+    """The jobs that talk to one exchange endpoint, and what planning made of them."""
+
+    exchange: str
+    base_url: str
+    adapter_cls: type[Adapter]
+    jobs: list[JobSpec]
+    adapter: Adapter | None = None
+    tasks: list[tuple[int, SeriesTask]] = field(default_factory=list)
+    done: list[tuple[int, SeriesResult]] = field(default_factory=list)  # no fetch needed
+    failures: list[JobFailure] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _base_url(opts: SyncOptions, job: JobSpec, cls: type[Adapter]) -> str:
+    if opts.emulator_url:
+        return f"{opts.emulator_url.rstrip('/')}/{job.exchange}"
+    return (opts.base_urls.get(job.exchange) or job.base_url or cls.default_base_url).rstrip("/")
+
+
+async def run_sync(opts: SyncOptions, progress: ProgressSink | None = None) -> SyncResult:
+    """Run (or with ``dry_run`` plan) every job of ``opts.config``; say what happened."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    progress = progress or NoProgress()
+    config = load_config(opts.config)
+    override = check_output_dir(opts.out) if opts.out is not None else None
+    outs = {job.index: override or job.out or check_output_dir(opts.default_out) for job in config.jobs}
+    groups: dict[tuple[str, str], _Group] = {}
+    for job in config.jobs:
+        cls = get_adapter(job.exchange)
+        url = _base_url(opts, job, cls)
+        groups.setdefault((job.exchange, url), _Group(job.exchange, url, cls, [])).jobs.append(job)
+    result = SyncResult(config=str(config.path), outs=sorted({str(p) for p in outs.values()}),
+                        dry_run=opts.dry_run)
+    async with AsyncExitStack() as stack:
+        if not opts.dry_run:  # a dry run writes nothing: it needs no lock and waits for none
+            for root in sorted(set(outs.values())):
+                await stack.enter_async_context(DatasetLock(
+                    root, wait=opts.wait, timeout=opts.wait_timeout, notify=opts.notify))
+        clients: list[AsyncHTTPClient] = []
+        for g in groups.values():
+            http = await stack.enter_async_context(AsyncHTTPClient.shared(
+                g.exchange, g.base_url, g.adapter_cls.rate_limit, check=g.adapter_cls.check))
+            clients.append(http)
+            g.adapter = g.adapter_cls(http)
+        await asyncio.gather(*(_plan(g, outs) for g in groups.values()))
+        _refuse_problems(list(groups.values()))
+        planned = sorted((i, t) for g in groups.values() for i, t in g.tasks)
+        result.failures = [f for g in groups.values() for f in g.failures]
+        if opts.dry_run:
+            _estimate(result, list(groups.values()))
+        else:
+            progress.overall(sum(1 for _, t in planned if t.ranges))
+            ran = await asyncio.gather(*(_fetch(g, progress, opts.max_series) for g in groups.values()))
+            finished = sorted([x for r in ran for x in r] + [x for g in groups.values() for x in g.done],
+                              key=lambda x: x[0])
+            result.series = [r for _, r in finished]
+        result.retries = sum(c.stats.retries for c in clients)
+        result.rate_limited = sum(c.stats.rate_limited for c in clients)
+    result.seconds = loop.time() - t0
+    return result
+
+
+def _refuse_problems(groups: list[_Group]) -> None:
+    """Config errors found while planning (unknown symbols, empty ranges, one series in two
+    jobs) stop the whole run before any data request, as those found on reading."""
+    problems = [p for g in groups for p in g.problems]
+    owners: dict[tuple[Path, object], JobSpec] = {}
+    for g in groups:
+        for _, task in g.tasks:
+            job = next(j for j in g.jobs if j.name == task.job)
+            other = owners.setdefault((task.out, task.key), job)
+            if other is not job:
+                problems.append(
+                    f"{job.where('symbols')}: [[job]] {job.name!r}: the series {task.key} is "
+                    f"also asked by the job {other.name!r} ({other.where('symbols')}); "
+                    "a series may be in one job only")
+    if problems:
+        raise ConfigError("\n".join(sorted(set(problems))))
+
+
+async def _markets_for(job: JobSpec, g: _Group, markets: dict[str, Market]) -> list[Market]:
+    """The job's markets: literal symbols, and patterns matched on the market list."""
+    assert g.adapter is not None
+    found: dict[str, Market] = {}
+    for sym in job.symbols:
+        def match(known: dict[str, Market], sym: str = sym) -> list[str]:
+            if is_pattern(sym):
+                return sorted(s for s in known if fnmatchcase(s, sym))
+            return [sym] if sym in known else []
+
+        names = match(markets)
+        if not names:  # the cached list may be a day old: ask the exchange once more
+            markets.update(await load_markets(g.adapter, g.base_url, refresh=True))
+            names = match(markets)
+        if not names:
+            what = "pattern" if is_pattern(sym) else "symbol"
+            g.problems.append(f"{job.where(symbol=sym)}: [[job]] {job.name!r}: {what} {sym!r} "
+                              f"matches no market on {g.exchange} ({len(markets)} markets listed)")
+        for name in names:
+            found.setdefault(name, markets[name])
+    return list(found.values())
+
+
+async def _plan(g: _Group, outs: dict[int, Path]) -> None:
+    """Markets, clock and the ranges of every series of the group's jobs. Config problems
+    go to ``g.problems``; an exchange that cannot be reached fails its jobs only."""
+    assert g.adapter is not None
+    adapter = g.adapter
+    try:
+        markets = dict(await load_markets(adapter, g.base_url))
+        server_now = await exchange_now(adapter)
+        expanded = [(job, await _markets_for(job, g, markets)) for job in g.jobs]
+    except FetchError as exc:
+        g.failures.extend(JobFailure(j.name, g.exchange, f"could not plan: {exc}") for j in g.jobs)
+        return
+    for job, found in expanded:
+        for m_i, market in enumerate(found):
+            for k_i, (kind, span_code) in enumerate(job.kinds):
+                order = job.index * 1_000_000 + m_i * 100 + k_i
+                cap, span = check_kind(g.adapter_cls, kind, span_code)
+                task = SeriesTask(g.exchange, market, kind, span, cap, outs[job.index], 0, 0, job=job.name)
+                try:
+                    bounds = await bound_series(adapter, cap, kind, span, market, job.start, job.end, server_now)
+                    if bounds is None:
+                        done = task.result()
+                        done.notes.append("the exchange has no data for this market")
+                        g.done.append((order, done))
+                        continue
+                    task.start_ns, task.end_ns, task.notes = bounds
+                    task.ranges = fetch_ranges(
+                        Ledger.load(task.key.dir(task.out)), task.start_ns, task.end_ns, span,
+                        overlap_bars=job.overlap, overlap_ns=job.trades_overlap_ns)
+                except UsageError as exc:
+                    g.problems.append(f"{job.where('start')}: [[job]] {job.name!r}: "
+                                      f"{market.symbol} {kind}{' ' + span_code if span_code else ''}: {exc}")
+                    continue
+                except DccdError as exc:  # the origin probe failed, a damaged ledger, ...
+                    failed = task.result()
+                    failed.error = str(exc)
+                    g.done.append((order, failed))
+                    continue
+                g.tasks.append((order, task))
+
+
+async def _fetch(g: _Group, progress: ProgressSink, max_series: int) -> list[tuple[int, SeriesResult]]:
+    """The group's series, a few at once: they share the exchange's client and bucket."""
+    assert g.adapter is not None
+    adapter = g.adapter
+    gate = asyncio.Semaphore(max_series)
+
+    async def one(order: int, task: SeriesTask) -> tuple[int, SeriesResult]:
+        async with gate:
+            try:
+                return order, await run_series(adapter, task, progress)
+            except DccdError as exc:  # this series failed (disk, a refused request): not the rest
+                failed = task.result()
+                failed.error = str(exc)
+                return order, failed
+
+    return list(await asyncio.gather(*(one(i, t) for i, t in g.tasks)))
+
+
+def _trade_density(task: SeriesTask) -> float | None:
+    """Trades per ns in the newest stored days (at most a week), or None if none."""
+    directory = task.key.dir(task.out)
+    files = partition_files("trades", directory)[-7:]
+    if not files:
+        return None
+    span = [(files[0][0].start_ns, files[-1][0].end_ns)]
+    fetched_ns = total(intersect(Ledger.load(directory).fetched, span))
+    rows = 0
+    for _, path in files:
+        try:
+            rows += pq.read_metadata(str(path)).num_rows
+        except OSError:
+            return None
+    return rows / fetched_ns if fetched_ns > 0 else None
+
+
+def _estimate(result: SyncResult, groups: list[_Group]) -> None:
+    """The dry run's plan: per series its ranges and requests, per exchange the time."""
+    entries: list[tuple[int, SeriesResult, Estimate]] = []
+    for g in groups:
+        rate = g.adapter_cls.rate_limit.per_second * _BUDGET_SHARE
+        ex = result.exchanges.setdefault(g.exchange, Estimate())
+        for order, task in g.tasks:
+            est = Estimate()
+            cap = task.cap
+            density = None if task.span is not None else _trade_density(task)
+            for s, e in task.ranges:
+                if task.span is not None:
+                    est.requests += math.ceil(task.span.bars_between(s, e) / cap.max_per_request)
+                elif density is None:
+                    est.requests += 1  # at least one page; how many, the market will say
+                    est.at_least = True
+                else:
+                    est.requests += max(1, math.ceil(density * (e - s) / cap.max_per_request))
+            est.weight = est.requests * cap.weight
+            est.seconds = est.weight / rate
+            ex.requests += est.requests
+            ex.weight += est.weight
+            ex.seconds += est.seconds  # series of one exchange share its budget: times add
+            ex.at_least = ex.at_least or est.at_least
+            entries.append((order, task.result(), est))
+        entries.extend((order, done, Estimate()) for order, done in g.done)
+    entries.sort(key=lambda entry: entry[0])
+    result.series = [r for _, r, _ in entries]
+    result.estimates = [e for _, _, e in entries]
