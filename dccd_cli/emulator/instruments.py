@@ -96,6 +96,12 @@ def format_e8(value_e8: int) -> str:
     return f"{sign}{q}.{r:08d}"
 
 
+def plain_decimal(value_e8: int) -> str:
+    """1e-8 units as OKX and Bybit print numbers: plain decimals, no trailing zeros."""
+    text = format_e8(value_e8).rstrip("0")
+    return text[:-1] if text.endswith(".") else text
+
+
 def quote_e8(ticklots: int, tick_e8: int, lot_e8: int) -> int:
     """A quote amount given in tick*lot units, in 1e-8 units, rounded half-even when the
     product of increments is finer than 1e-8 (never the case for the default instruments)."""

@@ -24,10 +24,11 @@ from typing import Any
 from ...timeutil import MS, Span
 from ..bars import BarFrame, Bars
 from ..http import Clock, Request, Response, Venue
-from ..instruments import Instrument, format_e8, quote_e8
+from ..instruments import Instrument, plain_decimal, quote_e8
 from ..market import MarketModel
 from ..ratelimit import Verdict, WeightLimiter
 from ..trades import Trades
+from .query import QueryParams
 
 # [C] kline intervals: minutes as numbers, then day, week (Monday) and month.
 INTERVALS: dict[str, Span] = {
@@ -46,35 +47,15 @@ class BybitError(Exception):
         self.code, self.msg = code, msg
 
 
-def dec(value_e8: int) -> str:
-    """1e-8 units as Bybit prints numbers: plain decimals without trailing zeros."""
-    text = format_e8(value_e8).rstrip("0")
-    return text[:-1] if text.endswith(".") else text
+def _params(params: dict[str, list[str]]) -> QueryParams:
+    """Query parameters; missing and malformed ones answer with the venue's error [B]."""
+    return QueryParams(
+        params,
+        missing=lambda name: BybitError(10001, f"params error: {name} is required"),
+        malformed=lambda name: BybitError(10001, f"params error: {name} invalid"),
+        signed=True,
+    )
 
-
-class _Params:
-    """Query parameters: the first value wins; malformed numbers are 10001 [B]."""
-
-    def __init__(self, params: dict[str, list[str]]) -> None:
-        self.params = params
-
-    def get(self, name: str) -> str | None:
-        values = self.params.get(name)
-        return values[0] if values and values[0] != "" else None
-
-    def required(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise BybitError(10001, f"params error: {name} is required")  # [B] wording
-        return value
-
-    def integer(self, name: str) -> int | None:
-        value = self.get(name)
-        if value is None:
-            return None
-        if not value.lstrip("-").isdigit() or len(value) > 19:
-            raise BybitError(10001, f"params error: {name} invalid")  # [B] wording
-        return int(value)
 
 
 class BybitVenue(Venue):
@@ -125,7 +106,7 @@ class BybitVenue(Venue):
             return Response(403, b"access too frequent", content_type="text/plain")
         now_ms = self.clock.now_ns() // MS
         try:
-            result = await route(_Params(request.params()))
+            result = await route(_params(request.params()))
         except BybitError as exc:
             return Response.json({"retCode": exc.code, "retMsg": exc.msg, "result": {},
                                   "retExtInfo": {}, "time": now_ms},
@@ -135,7 +116,7 @@ class BybitVenue(Venue):
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _category(self, p: _Params, default: str | None) -> str:
+    def _category(self, p: QueryParams, default: str | None) -> str:
         category = p.get("category") or default
         if category is None:
             raise BybitError(10001, "params error: category is required")  # [B] wording
@@ -143,14 +124,14 @@ class BybitVenue(Venue):
             raise BybitError(10001, "params error: Illegal category")  # [B] wording
         return category
 
-    def _symbol(self, p: _Params, category: str) -> Instrument:
+    def _symbol(self, p: QueryParams, category: str) -> Instrument:
         inst = self.symbols.get(p.required("symbol"))
         if category != "spot" or inst is None or \
                 not self.market.is_listed(inst.symbol, self.clock.now_ns()):
             raise BybitError(10001, "Not supported symbols")  # [B] quoted by ccxt
         return inst
 
-    def _limit(self, p: _Params, default: int, cap: int, setting: str) -> int:
+    def _limit(self, p: QueryParams, default: int, cap: int, setting: str) -> int:
         limit = p.integer("limit")
         if limit is None:
             return default
@@ -162,11 +143,11 @@ class BybitVenue(Venue):
 
     # -- endpoints --------------------------------------------------------------------
 
-    async def time(self, p: _Params) -> Any:
+    async def time(self, p: QueryParams) -> Any:
         now = self.clock.now_ns()
         return {"timeSecond": str(now // 1_000_000_000), "timeNano": str(now)}
 
-    async def instruments_info(self, p: _Params) -> Any:
+    async def instruments_info(self, p: QueryParams) -> Any:
         category = self._category(p, None)
         if category != "spot":
             return {"category": category, "list": [], "nextPageCursor": ""}
@@ -176,19 +157,19 @@ class BybitVenue(Venue):
         for name, i in self.symbols.items():
             if not self.market.is_listed(i.symbol, now) or wanted not in (None, name):
                 continue
-            lot = dec(i.lot_e8)
+            lot = plain_decimal(i.lot_e8)
             out.append({
                 "symbol": name, "baseCoin": i.base, "quoteCoin": i.quote, "innovation": "0",
                 "status": "Trading", "marginTrading": "none", "stTag": "0",
                 "lotSizeFilter": {"basePrecision": lot, "quotePrecision": "0.00000001",
                                   "minOrderQty": lot, "maxOrderQty": "9000",
                                   "minOrderAmt": "1", "maxOrderAmt": "2000000"},
-                "priceFilter": {"tickSize": dec(i.tick_e8)},
+                "priceFilter": {"tickSize": plain_decimal(i.tick_e8)},
                 "riskParameters": {"priceLimitRatioX": "0.01", "priceLimitRatioY": "0.02"},
             })
         return {"category": "spot", "list": out}
 
-    async def kline(self, p: _Params) -> Any:
+    async def kline(self, p: QueryParams) -> Any:
         category = self._category(p, "linear")  # [C] category defaults to linear
         inst = self._symbol(p, category)
         span = INTERVALS.get(p.required("interval"))
@@ -214,7 +195,7 @@ class BybitVenue(Venue):
         return {"symbol": p.required("symbol"), "category": category,
                 "list": kline_rows(bars, inst)}
 
-    async def recent_trade(self, p: _Params) -> Any:
+    async def recent_trade(self, p: QueryParams) -> Any:
         category = self._category(p, None)  # [C] required here
         inst = self._symbol(p, category)
         limit = self._limit(p, 60, 60, "trade_limit_out_of_range")  # [C] spot 1-60, 60
@@ -230,8 +211,8 @@ def kline_rows(bars: Bars, inst: Instrument) -> list[list[str]]:
     cols = zip(bars.open_ns.tolist(), bars.open.tolist(), bars.high.tolist(),
                bars.low.tolist(), bars.close.tolist(), bars.volume.tolist(),
                bars.quote_volume.tolist(), strict=True)
-    rows = [[str(o // MS), dec(op * t), dec(hi * t), dec(lo * t), dec(cl * t), dec(v * lot),
-             dec(quote_e8(qv, t, lot))] for o, op, hi, lo, cl, v, qv in cols]
+    rows = [[str(o // MS), plain_decimal(op * t), plain_decimal(hi * t), plain_decimal(lo * t), plain_decimal(cl * t), plain_decimal(v * lot),
+             plain_decimal(quote_e8(qv, t, lot))] for o, op, hi, lo, cl, v, qv in cols]
     rows.reverse()
     return rows
 
@@ -243,7 +224,7 @@ def trade_items(tr: Trades, inst: Instrument) -> list[dict[str, Any]]:
     name = inst.base + inst.quote
     cols = zip(tr.id.tolist(), tr.price.tolist(), tr.qty.tolist(), tr.ts_ns.tolist(),
                tr.buyer_maker.tolist(), strict=True)
-    items = [{"execId": str(i), "symbol": name, "price": dec(p * t), "size": dec(q * lot),
+    items = [{"execId": str(i), "symbol": name, "price": plain_decimal(p * t), "size": plain_decimal(q * lot),
               "side": "Sell" if m else "Buy", "time": str(ts // MS), "isBlockTrade": False,
               "isRPITrade": False, "seq": str(i)} for i, p, q, ts, m in cols]
     items.reverse()

@@ -23,10 +23,11 @@ from typing import Any
 from ...timeutil import DAY_NS, HOUR_NS, MS, Span
 from ..bars import BarFrame, Bars
 from ..http import Clock, Request, Response, Venue
-from ..instruments import Instrument, format_e8, quote_e8
+from ..instruments import Instrument, plain_decimal, quote_e8
 from ..market import MarketModel
 from ..ratelimit import Verdict, WeightLimiter
 from ..trades import Trades
+from .query import QueryParams
 
 # [C] bar codes. Days, weeks, months and 6H/12H open on Hong Kong time (UTC+8) unless the
 # code ends in "utc"; 1H-4H boundaries are the same in both zones.
@@ -50,35 +51,15 @@ class OkxError(Exception):
         self.code, self.msg = code, msg
 
 
-def dec(value_e8: int) -> str:
-    """1e-8 units as OKX prints numbers: plain decimals without trailing zeros."""
-    text = format_e8(value_e8).rstrip("0")
-    return text[:-1] if text.endswith(".") else text
+def _params(params: dict[str, list[str]]) -> QueryParams:
+    """Query parameters; missing and malformed ones answer with the venue's error [B]."""
+    return QueryParams(
+        params,
+        missing=lambda name: OkxError("50014", f"Parameter {name} can not be empty."),
+        malformed=lambda name: OkxError("51000", f"Parameter {name} error"),
+        signed=False,
+    )
 
-
-class _Params:
-    """Query parameters the OKX way: the first value wins, errors are 51000/50014."""
-
-    def __init__(self, params: dict[str, list[str]]) -> None:
-        self.params = params
-
-    def get(self, name: str) -> str | None:
-        values = self.params.get(name)
-        return values[0] if values and values[0] != "" else None
-
-    def required(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise OkxError("50014", f"Parameter {name} can not be empty.")  # [B]
-        return value
-
-    def integer(self, name: str) -> int | None:
-        value = self.get(name)
-        if value is None:
-            return None
-        if not value.isdigit() or len(value) > 19:
-            raise OkxError("51000", f"Parameter {name} error")  # [B] code of bad parameters
-        return int(value)
 
 
 class OkxVenue(Venue):
@@ -128,7 +109,7 @@ class OkxVenue(Venue):
             # [B] body seen in many logs; OKX sends no Retry-After or usage headers.
             return Response.json({"msg": "Too Many Requests", "code": "50011"}, 429)
         try:
-            data = await route(_Params(request.params()))
+            data = await route(_params(request.params()))
         except OkxError as exc:
             return Response.json({"code": exc.code, "data": [], "msg": exc.msg},
                                  int(self.settings["error_http_status"]))
@@ -136,7 +117,7 @@ class OkxVenue(Venue):
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _inst(self, p: _Params) -> Instrument:
+    def _inst(self, p: QueryParams) -> Instrument:
         name = p.required("instId")
         try:
             inst = self.market.instrument(name)
@@ -147,7 +128,7 @@ class OkxVenue(Venue):
             raise OkxError("51001", "Instrument ID does not exist")  # [B] wording varies
         return inst
 
-    def _limit(self, p: _Params, default: int, cap: int) -> int:
+    def _limit(self, p: QueryParams, default: int, cap: int) -> int:
         limit = p.integer("limit")
         if limit is None or limit == 0:
             return default
@@ -159,10 +140,10 @@ class OkxVenue(Venue):
 
     # -- endpoints --------------------------------------------------------------------
 
-    async def time(self, p: _Params) -> Any:
+    async def time(self, p: QueryParams) -> Any:
         return [{"ts": str(self.clock.now_ns() // MS)}]
 
-    async def instruments(self, p: _Params) -> Any:
+    async def instruments(self, p: QueryParams) -> Any:
         kind = p.required("instType")
         if kind not in ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"):
             raise OkxError("51000", "Parameter instType error")
@@ -177,20 +158,20 @@ class OkxVenue(Venue):
             "category": "1", "baseCcy": i.base, "quoteCcy": i.quote, "settleCcy": "",
             "ctVal": "", "ctMult": "", "ctValCcy": "", "optType": "", "stk": "",
             "listTime": str(i.listed_ns // MS), "expTime": "", "lever": "",
-            "tickSz": dec(i.tick_e8), "lotSz": dec(i.lot_e8), "minSz": dec(i.lot_e8),
+            "tickSz": plain_decimal(i.tick_e8), "lotSz": plain_decimal(i.lot_e8), "minSz": plain_decimal(i.lot_e8),
             "ctType": "", "alias": "", "state": "live", "ruleType": "normal",
             "maxLmtSz": "9999999999", "maxMktSz": "1000000", "maxLmtAmt": "20000000",
             "maxMktAmt": "1000000", "maxTwapSz": "9999999999", "maxIcebergSz": "9999999999",
             "maxTriggerSz": "9999999999", "maxStopSz": "1000000",
         } for i in insts]
 
-    async def candles(self, p: _Params) -> Any:
+    async def candles(self, p: QueryParams) -> Any:
         return await self._candles(p, history=False)
 
-    async def history_candles(self, p: _Params) -> Any:
+    async def history_candles(self, p: QueryParams) -> Any:
         return await self._candles(p, history=True)
 
-    async def _candles(self, p: _Params, history: bool) -> Any:
+    async def _candles(self, p: QueryParams, history: bool) -> Any:
         inst = self._inst(p)
         code = p.get("bar") or "1m"  # [C] default 1m
         if code not in BARS:
@@ -215,14 +196,14 @@ class OkxVenue(Venue):
             rows.reverse()
         return rows
 
-    async def trades(self, p: _Params) -> Any:
+    async def trades(self, p: QueryParams) -> Any:
         inst = self._inst(p)
         limit = self._limit(p, 100, 500)  # [C] latest <= 500, default 100
         now = self.clock.now_ns()
         tr = await asyncio.to_thread(self.market.trades_window, inst.symbol, 0, now, limit, True)
         return trade_items(tr, inst)
 
-    async def history_trades(self, p: _Params) -> Any:
+    async def history_trades(self, p: QueryParams) -> Any:
         inst = self._inst(p)
         kind = p.get("type") or "1"  # [C] 1 = by tradeId (default), 2 = by timestamp
         if kind not in ("1", "2"):
@@ -257,9 +238,9 @@ def candle_rows(bars: Bars, inst: Instrument, now_ns: int) -> list[list[str]]:
                bars.volume.tolist(), bars.quote_volume.tolist(), strict=True)
     rows = []
     for o, e, op, hi, lo, cl, v, qv in cols:
-        quote = dec(quote_e8(qv, t, lot))
-        rows.append([str(o // MS), dec(op * t), dec(hi * t), dec(lo * t), dec(cl * t),
-                     dec(v * lot), quote, quote, "1" if e <= now_ns else "0"])
+        quote = plain_decimal(quote_e8(qv, t, lot))
+        rows.append([str(o // MS), plain_decimal(op * t), plain_decimal(hi * t), plain_decimal(lo * t), plain_decimal(cl * t),
+                     plain_decimal(v * lot), quote, quote, "1" if e <= now_ns else "0"])
     rows.reverse()
     return rows
 
@@ -269,8 +250,8 @@ def trade_items(tr: Trades, inst: Instrument) -> list[dict[str, str]]:
     t, lot = inst.tick_e8, inst.lot_e8
     cols = zip(tr.id.tolist(), tr.price.tolist(), tr.qty.tolist(), tr.ts_ns.tolist(),
                tr.buyer_maker.tolist(), strict=True)
-    items = [{"instId": inst.symbol, "side": "sell" if m else "buy", "sz": dec(q * lot),
-              "source": "0", "px": dec(p * t), "tradeId": str(i), "ts": str(ts // MS)}
+    items = [{"instId": inst.symbol, "side": "sell" if m else "buy", "sz": plain_decimal(q * lot),
+              "source": "0", "px": plain_decimal(p * t), "tradeId": str(i), "ts": str(ts // MS)}
              for i, p, q, ts, m in cols]
     items.reverse()
     return items
