@@ -5,10 +5,8 @@ share one) with repeats dropped by id, the fallback from a refused 10000 limit, 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,12 +14,12 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
+from adapter_kit import FakeClock, Handler, make_adapter, replies
 
 from dccd_cli.adapters.bitfinex import BitfinexAdapter
 from dccd_cli.capability import Market
 from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, ProtocolError, RateLimitedError, ServerError
-from dccd_cli.http import AsyncHTTPClient
 from dccd_cli.paginate import paginate_ohlc, paginate_trades
 from dccd_cli.timeutil import DAY_NS, MINUTE_NS, MS, Span
 
@@ -34,42 +32,10 @@ SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "exchanges" / "sample
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00Z, in ms
 BTC = Market(symbol="BTC-USD", native="tBTCUSD", base="BTC", quote="USD")
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_704_067_200.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-        await asyncio.sleep(0)
 
 
 def adapter(handler: Handler) -> tuple[BitfinexAdapter, FakeClock]:
-    clock = FakeClock()
-    http = AsyncHTTPClient(
-        "bitfinex", "https://bitfinex.test", BitfinexAdapter.rate_limit,
-        check=BitfinexAdapter.check, transport=httpx.MockTransport(handler),
-        sleep=clock.sleep, clock=clock, wall_clock=clock, jitter=lambda: 1.0,
-    )
-    return BitfinexAdapter(http), clock
-
-
-def replies(*bodies: tuple[int, Any]) -> tuple[Handler, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        status, body = bodies[min(len(seen), len(bodies)) - 1]
-        return httpx.Response(status, text=body if isinstance(body, str) else json.dumps(body))
-
-    return handler, seen
+    return make_adapter(BitfinexAdapter, handler, "https://bitfinex.test")
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared samples not present")

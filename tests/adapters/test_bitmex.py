@@ -3,21 +3,19 @@ bar opens, notional units), trades sharing one millisecond across page seams, an
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pyarrow as pa
 import pytest
+from adapter_kit import FakeClock, Handler, ints, make_adapter, replies
 
 from dccd_cli.adapters.bitmex import BitmexAdapter
 from dccd_cli.capability import Market
 from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, UnknownSymbolError
-from dccd_cli.http import AsyncHTTPClient
 from dccd_cli.paginate import paginate_ohlc, paginate_trades
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, MS, Span
 
@@ -39,42 +37,10 @@ INSTRUMENTS = """[
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00Z, ms
 BTC = Market(symbol="BTC-USDT", native="XBT_USDT", base="BTC", quote="USDT")
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_704_067_200.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-        await asyncio.sleep(0)
 
 
 def adapter(handler: Handler) -> tuple[BitmexAdapter, FakeClock]:
-    clock = FakeClock()
-    http = AsyncHTTPClient(
-        "bitmex", "https://bitmex.test", BitmexAdapter.rate_limit, check=BitmexAdapter.check,
-        transport=httpx.MockTransport(handler), sleep=clock.sleep, clock=clock,
-        wall_clock=clock, jitter=lambda: 1.0,
-    )
-    return BitmexAdapter(http), clock
-
-
-def replies(*items: tuple[int, str] | tuple[int, str, dict[str, str]]) -> tuple[Handler, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        status, text, *headers = items[min(len(seen), len(items)) - 1]
-        return httpx.Response(status, text=text, headers=headers[0] if headers else None)
-
-    return handler, seen
+    return make_adapter(BitmexAdapter, handler, "https://bitmex.test")
 
 
 def iso(ms: int) -> str:
@@ -111,10 +77,6 @@ class FakeBitmex:
             {"timestamp": iso(t), "symbol": "XBT_USDT", "open": 1, "high": 2, "low": 0.5,
              "close": 1.5, "trades": 3, "volume": 3000, "vwap": 1.2, "homeNotional": 3.0,
              "foreignNotional": 3.6} for t in ends]))
-
-
-def ints(table: pa.Table, column: str) -> list[int]:
-    return table.column(column).cast(pa.int64()).to_pylist()
 
 
 # -- the real samples ------------------------------------------------------------------------

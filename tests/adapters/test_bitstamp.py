@@ -3,20 +3,18 @@ paging, the one-request day of trades shared by every window, and error bodies."
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pyarrow as pa
 import pytest
+from adapter_kit import Handler, ints, make_adapter, replies
 
 from dccd_cli.adapters.bitstamp import BitstampAdapter
 from dccd_cli.capability import Market
 from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, UnknownSymbolError
-from dccd_cli.http import AsyncHTTPClient
 from dccd_cli.paginate import paginate_ohlc, paginate_trades
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, NS, Span
 
@@ -33,42 +31,10 @@ MARKETS = """[{"market_symbol":"btcusdt","base_currency":"BTC","counter_currency
 
 T0 = 1_704_067_200 * NS  # 2024-01-01T00:00Z
 BTC = Market(symbol="BTC-USDT", native="btcusdt", base="BTC", quote="USDT")
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_704_067_200.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-        await asyncio.sleep(0)
 
 
 def adapter(handler: Handler) -> BitstampAdapter:
-    clock = FakeClock()
-    http = AsyncHTTPClient(
-        "bitstamp", "https://bitstamp.test", BitstampAdapter.rate_limit,
-        check=BitstampAdapter.check, transport=httpx.MockTransport(handler),
-        sleep=clock.sleep, clock=clock, wall_clock=clock, jitter=lambda: 1.0,
-    )
-    return BitstampAdapter(http)
-
-
-def replies(*items: tuple[int, str]) -> tuple[Handler, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        status, text = items[min(len(seen), len(items)) - 1]
-        return httpx.Response(status, text=text)
-
-    return handler, seen
+    return make_adapter(BitstampAdapter, handler, "https://bitstamp.test")[0]
 
 
 class FakeBitstamp:
@@ -97,10 +63,6 @@ class FakeBitstamp:
         return httpx.Response(200, text=json.dumps({"data": {"pair": "BTC/USDT", "ohlc": [
             {"timestamp": str(t), "open": "1", "high": "2", "low": "0.5", "close": "1.5",
              "volume": "3"} for t in rows]}}))
-
-
-def ints(table: pa.Table, column: str) -> list[int]:
-    return table.column(column).cast(pa.int64()).to_pylist()
 
 
 async def test_ohlc_sample_and_request() -> None:

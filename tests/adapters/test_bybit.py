@@ -4,15 +4,14 @@ request."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pyarrow as pa
 import pytest
+from adapter_kit import FakeClock, Handler, ints, make_adapter, replies
 
 from dccd_cli import job
 from dccd_cli.adapters.bybit import BybitAdapter
@@ -23,7 +22,6 @@ from dccd_cli.errors import (
     UnknownSymbolError,
     UnsupportedRangeError,
 )
-from dccd_cli.http import AsyncHTTPClient
 from dccd_cli.paginate import paginate_ohlc
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MS, Span
 
@@ -45,42 +43,10 @@ ERROR_BAD_INTERVAL = ('{"retCode":10001,"retMsg":"Invalid period!","result":{},'
 
 T0 = 1_704_067_200 * 10**9  # 2024-01-01T00:00Z
 BTC = Market(symbol="BTC-USDT", native="BTCUSDT", base="BTC", quote="USDT")
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_704_067_200.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-        await asyncio.sleep(0)
 
 
 def adapter(handler: Handler) -> tuple[BybitAdapter, FakeClock]:
-    clock = FakeClock()
-    http = AsyncHTTPClient(
-        "bybit", "https://bybit.test", BybitAdapter.rate_limit, check=BybitAdapter.check,
-        transport=httpx.MockTransport(handler), sleep=clock.sleep, clock=clock,
-        wall_clock=clock, jitter=lambda: 1.0,
-    )
-    return BybitAdapter(http), clock
-
-
-def replies(*items: tuple[int, str] | tuple[int, str, dict[str, str]]) -> tuple[Handler, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        status, text, *headers = items[min(len(seen), len(items)) - 1]
-        return httpx.Response(status, text=text, headers=headers[0] if headers else None)
-
-    return handler, seen
+    return make_adapter(BybitAdapter, handler, "https://bybit.test")
 
 
 def ok(result: dict[str, Any]) -> str:
@@ -105,10 +71,6 @@ class FakeBybit:
                 if int(q.get("start", 0)) <= t <= int(q.get("end", 2**62))][: int(q["limit"])]
         return httpx.Response(200, text=ok({"symbol": q["symbol"], "category": "spot", "list": [
             [str(t), "1", "2", "0.5", "1.5", "10", "15"] for t in rows]}))
-
-
-def ints(table: pa.Table, column: str) -> list[int]:
-    return table.column(column).cast(pa.int64()).to_pylist()
 
 
 # -- the real sample -------------------------------------------------------------------------

@@ -4,10 +4,8 @@ walk over a synthetic product, the maker side inverted, and Coinbase's error rep
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,12 +13,12 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
+from adapter_kit import FakeClock, Handler, make_adapter, replies
 
 from dccd_cli.adapters.coinbase import CoinbaseAdapter
 from dccd_cli.capability import Market
 from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, UnknownSymbolError
-from dccd_cli.http import AsyncHTTPClient
 from dccd_cli.paginate import paginate_ohlc, paginate_trades
 from dccd_cli.timeutil import HOUR_NS, MINUTE_NS, NS, Span
 
@@ -43,42 +41,10 @@ SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "exchanges" / "sample
 
 T0 = 1_704_067_200 * NS  # 2024-01-01T00:00Z
 BTC = Market(symbol="BTC-USD", native="BTC-USD", base="BTC", quote="USD")
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_704_067_200.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-        await asyncio.sleep(0)
 
 
 def adapter(handler: Handler) -> tuple[CoinbaseAdapter, FakeClock]:
-    clock = FakeClock()
-    http = AsyncHTTPClient(
-        "coinbase", "https://coinbase.test", CoinbaseAdapter.rate_limit,
-        check=CoinbaseAdapter.check, transport=httpx.MockTransport(handler),
-        sleep=clock.sleep, clock=clock, wall_clock=clock, jitter=lambda: 1.0,
-    )
-    return CoinbaseAdapter(http), clock
-
-
-def replies(*bodies: tuple[int, str]) -> tuple[Handler, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        status, text = bodies[min(len(seen), len(bodies)) - 1]
-        return httpx.Response(status, text=text)
-
-    return handler, seen
+    return make_adapter(CoinbaseAdapter, handler, "https://coinbase.test")
 
 
 def iso_s(text: str) -> int:

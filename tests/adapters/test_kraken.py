@@ -5,10 +5,8 @@ pair name, vwap and count kept, float-second trade times), asset names unified, 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
+from adapter_kit import FakeClock, Handler, make_adapter, replies
 
 from dccd_cli.adapters.kraken import KrakenAdapter
 from dccd_cli.capability import Market
@@ -26,7 +25,6 @@ from dccd_cli.errors import (
     ServerError,
     UnknownSymbolError,
 )
-from dccd_cli.http import AsyncHTTPClient
 from dccd_cli.paginate import paginate_trades
 from dccd_cli.timeutil import HOUR_NS, MINUTE_NS, NS
 
@@ -48,43 +46,10 @@ ERROR_UNKNOWN_PAIR = '{"error":["EQuery:Unknown asset pair"]}'
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "exchanges" / "samples" / "kraken"
 
 XBT = Market(symbol="BTC-USD", native="XBTUSD", base="BTC", quote="USD")
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_704_067_200.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-        await asyncio.sleep(0)
 
 
 def adapter(handler: Handler) -> tuple[KrakenAdapter, FakeClock]:
-    clock = FakeClock()
-    http = AsyncHTTPClient(
-        "kraken", "https://kraken.test", KrakenAdapter.rate_limit, check=KrakenAdapter.check,
-        transport=httpx.MockTransport(handler), sleep=clock.sleep, clock=clock,
-        wall_clock=clock, jitter=lambda: 1.0,
-    )
-    return KrakenAdapter(http), clock
-
-
-def replies(*bodies: tuple[int, Any]) -> tuple[Handler, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        status, body = bodies[min(len(seen), len(bodies)) - 1]
-        text = body if isinstance(body, str) else json.dumps(body)
-        return httpx.Response(status, text=text)
-
-    return handler, seen
+    return make_adapter(KrakenAdapter, handler, "https://kraken.test")
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared samples not present")

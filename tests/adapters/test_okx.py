@@ -4,20 +4,18 @@ legacy 100-row cap, and OKX's error codes inside HTTP 200 and 429."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pyarrow as pa
 import pytest
+from adapter_kit import FakeClock, Handler, collect, ints, make_adapter, replies
 
 from dccd_cli.adapters.okx import OkxAdapter
 from dccd_cli.capability import Market
 from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, UnknownSymbolError
-from dccd_cli.http import AsyncHTTPClient
 from dccd_cli.paginate import paginate_ohlc, paginate_trades
 from dccd_cli.timeutil import DAY_NS, MINUTE_NS, MS, Span
 
@@ -36,42 +34,10 @@ ERROR_BAD_INSTRUMENT = '{"code":"51001","data":[],"msg":"Instrument ID does not 
 
 T0 = 1_704_067_200 * 10**9  # 2024-01-01T00:00Z
 BTC = Market(symbol="BTC-USDT", native="BTC-USDT", base="BTC", quote="USDT")
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_704_067_200.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-        await asyncio.sleep(0)
 
 
 def adapter(handler: Handler) -> tuple[OkxAdapter, FakeClock]:
-    clock = FakeClock()
-    http = AsyncHTTPClient(
-        "okx", "https://okx.test", OkxAdapter.rate_limit, check=OkxAdapter.check,
-        transport=httpx.MockTransport(handler), sleep=clock.sleep, clock=clock,
-        wall_clock=clock, jitter=lambda: 1.0,
-    )
-    return OkxAdapter(http), clock
-
-
-def replies(*bodies: tuple[int, str]) -> tuple[Handler, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        status, text = bodies[min(len(seen), len(bodies)) - 1]
-        return httpx.Response(status, text=text)
-
-    return handler, seen
+    return make_adapter(OkxAdapter, handler, "https://okx.test")
 
 
 def ok(data: list[Any]) -> str:
@@ -106,14 +72,6 @@ class FakeOkx:
         return httpx.Response(200, text=ok([
             {"instId": "BTC-USDT", "side": "buy" if i % 2 else "sell", "sz": "0.5", "source": "0",
              "px": "100", "tradeId": str(i), "ts": str(ts)} for ts, i in rows2]))
-
-
-def ints(table: pa.Table, column: str) -> list[int]:
-    return table.column(column).cast(pa.int64()).to_pylist()
-
-
-async def collect(it: Any) -> list[Any]:
-    return [p async for p in it]
 
 
 # -- the real samples ------------------------------------------------------------------------
