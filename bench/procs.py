@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,17 +56,41 @@ class Measured:
     stdout: str
 
 
+def _vm_hwm_kb(pid: int) -> int:
+    """The process' own peak RSS (``VmHWM``), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_measured(args: list[str], env: dict[str, str] | None = None) -> Measured:
-    """Run a command; wall time, its own CPU time and peak RSS (from wait4, per process)."""
+    """Run a command; wall time, its own CPU time (wait4) and peak RSS.
+
+    Peak RSS is the child's ``VmHWM``, sampled while it runs: ``ru_maxrss`` of a child
+    also counts the parent's pages it held between fork and exec, which made a 1 GB
+    benchmark parent look like a 1 GB dccd.
+    """
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             env={**os.environ, **(env or {})})
     assert proc.stdout is not None
-    out = proc.stdout.read().decode()
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()))  # type: ignore[union-attr]
+    reader.start()
+    peak_kb = 0
+    while reader.is_alive():
+        peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+        reader.join(0.2)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Measured(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, out)
+    return Measured(seconds, usage.ru_utime + usage.ru_stime, peak_kb / 1024, proc.returncode,
+                    b"".join(chunks).decode())
 
 
 def warm(base: str, path: str, params: dict[str, object]) -> None:
