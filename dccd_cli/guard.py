@@ -116,6 +116,13 @@ def _ts(table: pa.Table) -> npt.NDArray[np.int64]:
     return np.asarray(ts_ns_column(table).to_numpy(), dtype=np.int64)
 
 
+def _run_from(ids: npt.NDArray[np.int64], first: int) -> npt.NDArray[np.bool_]:
+    """Which of ``ids`` form the run of consecutive ids ``first, first + 1, ...``."""
+    unique = np.unique(ids[ids >= first])
+    n = int(np.count_nonzero(unique == first + np.arange(len(unique))))
+    return (ids >= first) & (ids < first + n)
+
+
 def _sorted_unique(table: pa.Table) -> pa.Table:
     """Trades sorted by (ts, id) without repeated ids."""
     if table.num_rows < 2:
@@ -205,32 +212,36 @@ class _DenseIds:
     async def forward(self, first_id: int, *, stop_id: int | None = None,
                       stop_ts: int | None = None) -> pa.Table:
         """Trades from ``first_id`` up to (not including) ``stop_id``, or those before
-        ``stop_ts`` (a tail: where the exchange's trades may simply end)."""
+        ``stop_ts`` (a tail: where the exchange's trades may simply end).
+
+        Only the run of consecutive ids from the cursor counts on each page: rows a page
+        repeats from elsewhere neither end the walk early nor move it past rows unseen.
+        """
         found: list[pa.Table] = []
         cursor = first_id
         while True:
             page = await self._page(cursor, must=stop_id is not None)
-            ids = _ids(page)
-            keep = ids >= cursor
-            if stop_id is not None:
-                keep &= ids < stop_id
-            if stop_ts is not None:
-                keep &= _ts(page) < stop_ts
-            found.append(page.filter(pa.array(keep)))
-            if page.num_rows == 0 or int(ids.max()) < cursor:
+            ids, ts = _ids(page), _ts(page)
+            run = _run_from(ids, cursor)
+            if not run.any():
                 if stop_id is not None:  # ids that must exist did not come
                     raise FetchError(f"{self.exchange} did not return trade ids "
                                      f"{cursor}..{stop_id - 1}", exchange=self.exchange)
                 break  # no trade after the last one: the tail is complete
-            newest = int(ids.max())
+            keep = run.copy()
+            if stop_id is not None:
+                keep &= ids < stop_id
+            if stop_ts is not None:
+                keep &= ts < stop_ts
+            found.append(page.filter(pa.array(keep)))
+            newest = int(ids[run].max())
             if stop_id is not None and newest >= stop_id - 1:
                 break
-            if stop_ts is not None and int(_ts(page).max()) >= stop_ts:
-                break
-            if stop_ts is not None and page.num_rows < self.cap:
-                break  # a short page: nothing more has happened yet
+            if stop_ts is not None and (int(ts[run].max()) >= stop_ts
+                                        or int(run.sum()) < self.cap):
+                break  # past the end, or a short page: nothing more has happened yet
             cursor = newest + 1
-        rows = _sorted_unique(pa.concat_tables(found))  # pages may repeat rows of others
+        rows = _sorted_unique(pa.concat_tables(found)) if found else TRADES_SCHEMA.empty_table()
         if stop_id is not None and rows.num_rows != stop_id - first_id:
             raise FetchError(f"{self.exchange} skipped trade ids between {first_id} and "
                              f"{stop_id - 1}", exchange=self.exchange)
@@ -267,11 +278,13 @@ class _DenseIds:
         if chunk.table.num_rows == 0:
             self.held.append(chunk)
             return []
-        table = _sorted_unique(chunk.table)
-        chunk = Chunk(chunk.start_ns, chunk.end_ns, table, chunk.requests)
-        ids, ts = _ids(table), _ts(table)
-        order = np.argsort(ids, kind="stable")
-        ids, ts = ids[order], ts[order]
+        ids, ts = _ids(chunk.table), _ts(chunk.table)
+        if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+            # Not the usual page (ids rising, none repeated): sort and de-duplicate first.
+            chunk = Chunk(chunk.start_ns, chunk.end_ns, _sorted_unique(chunk.table), chunk.requests)
+            ids, ts = _ids(chunk.table), _ts(chunk.table)
+            order = np.argsort(ids, kind="stable")
+            ids, ts = ids[order], ts[order]
         group: list[Chunk] = [*self.held, chunk]
         gaps: list[Gap] = []
         if self.last is None and self.broken is not None:
@@ -286,14 +299,18 @@ class _DenseIds:
             except FetchError as exc:
                 gaps.append((start, int(ts[0]) + 1, str(exc)))
         self.broken = None
-        edges = ([self.last] if self.last is not None else []) + list(
-            zip(ids.tolist(), ts.tolist()))
-        for (a, ta), (b, tb) in zip(edges, edges[1:]):
-            if b - a > 1:  # ids a+1 .. b-1 are missing: they traded in [ta, tb]
-                try:
-                    group = self._place(group, await self.forward(a + 1, stop_id=b))
-                except FetchError as exc:
-                    gaps.append((ta, tb + 1, str(exc)))
+        # Ids a+1 .. b-1 are missing wherever consecutive ids a, b jump: they traded in
+        # [ts(a), ts(b)]. Found with numpy; the loop runs over the jumps only.
+        all_ids, all_ts = ids, ts
+        if self.last is not None:
+            all_ids = np.concatenate(([self.last[0]], ids))
+            all_ts = np.concatenate(([self.last[1]], ts))
+        for k in np.flatnonzero(np.diff(all_ids) > 1).tolist():
+            a, b = int(all_ids[k]), int(all_ids[k + 1])
+            try:
+                group = self._place(group, await self.forward(a + 1, stop_id=b))
+            except FetchError as exc:
+                gaps.append((int(all_ts[k]), int(all_ts[k + 1]) + 1, str(exc)))
         self.last = (int(ids[-1]), int(ts[-1]))
         pieces = _carve(group, gaps)
         # Hold the piece with the newest row: a gap found later may fall in its range.

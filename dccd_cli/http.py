@@ -542,7 +542,7 @@ class AsyncHTTPClient:
     def _ban_on(self, err: BannedError) -> None:
         self._ban = err
         self._ban_until = None if err.retry_after is None else self._clock() + err.retry_after
-        log.error("%s", err.args[0])
+        log.info("%s", err.args[0])  # the user sees it once, as the run's error
 
     def _raise_if_banned(self, shown: str) -> None:
         """Fail fast while the exchange bans us: sending more would only extend the ban."""

@@ -107,6 +107,8 @@ class StreamTransport(httpx.AsyncBaseTransport):
         status, headers = _parse_head(raw_head)
         try:
             body, keep = await _read_body(reader, status, headers)
+        except (ValueError, asyncio.LimitOverrunError) as exc:  # a length or chunk size that is no number
+            raise httpx.RemoteProtocolError(f"malformed response framing: {exc}") from exc
         except asyncio.IncompleteReadError as exc:
             raise httpx.ReadError("connection closed in the middle of the response body") from exc
         except OSError as exc:

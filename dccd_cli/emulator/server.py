@@ -315,4 +315,6 @@ def serve(settings: EmulatorSettings | None = None, host: str = "127.0.0.1",
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     log.info("dccd emulator: venues %s at http://%s:%d/<venue>", ", ".join(sorted(app.venues)),
              host, port)
+    for venue, plan in sorted(app.faults.plans.items()):
+        log.info("faults at %s: %s (seed %d)", venue, plan, plan.seed)
     uvicorn.Server(_config(app, log_level, host=host, port=port)).run()

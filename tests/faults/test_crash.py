@@ -50,7 +50,7 @@ CRASH = {
     "trades": ("trades", "binance", "BTC-USDT", "--start", "2024-01-01T18:00",
                "--end", "2024-01-02T06:00"),
 }
-LATENCY_MS = 15  # spreads a run over a second or two, so random kills land mid-download
+LATENCY_MS = 25  # spreads the download over a second or so, so random kills land in it
 
 # Run the real CLI with one storage step turned into a SIGKILL: argv is POINT N ARGS...
 RUNNER = """
@@ -103,7 +103,15 @@ def crash_golden(tmp_path_factory: pytest.TempPathFactory) -> Golden:
 
 @pytest.fixture(scope="module")
 def slow_server() -> Iterator[EmulatorServer]:
+    """For the runs killed at random moments."""
     with EmulatorServer(settings(latency_ms=LATENCY_MS)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def fast_server() -> Iterator[EmulatorServer]:
+    """For the runs that complete a dataset, and those killed at a storage step."""
+    with EmulatorServer(settings()) as server:
         yield server
 
 
@@ -131,11 +139,15 @@ def _duration(server: EmulatorServer, kind: str, tmp: Path) -> float:
     return time.monotonic() - t0
 
 
-def random_kills(server: EmulatorServer, kind: str, kills: int, golden: Golden, tmp: Path,
-                 rng: random.Random) -> int:
+def random_kills(server: EmulatorServer, finisher: EmulatorServer, kind: str, kills: int,
+                 golden: Golden, tmp: Path, rng: random.Random, writing: list[str]) -> int:
     """Kill runs of ``kind`` at random moments until ``kills`` kills landed mid-run (a
     run sometimes killed twice: the second time while resuming); each directory is then
-    completed by a normal run and compared. Returns the kills made."""
+    completed by a normal run (against ``finisher``) and compared. Returns the kills made.
+
+    The moments are drawn from the last two thirds of a run: the first third is mostly
+    the interpreter starting, where a kill can only find an empty directory.
+    """
     duration = _duration(server, kind, tmp)
     done = attempts = 0
     while done < kills:
@@ -146,13 +158,15 @@ def random_kills(server: EmulatorServer, kind: str, kills: int, golden: Golden, 
             proc = subprocess.Popen([sys.executable, "-m", "dccd_cli", *_argv(server, kind, out)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                     stdin=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.2, duration))
+            time.sleep(rng.uniform(duration / 3, duration))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 done += 1
+                if any(out.rglob("*.parquet")) or any(out.rglob(".dccd-*")):
+                    writing.append(kind)  # the kill found the dataset being written
             proc.wait()
             _after_kill(out, kind, golden)
-        _resume_and_compare(server, kind, out, golden)
+        _resume_and_compare(finisher, kind, out, golden)
     return done
 
 
@@ -172,11 +186,12 @@ def crash_point(server: EmulatorServer, kind: str, point: str, n: int, golden: G
 
 
 def test_three_kills_resume_to_the_golden_dataset(crash_golden: Golden, slow_server: EmulatorServer,
-                                                   tmp_path: Path) -> None:
+                                                   fast_server: EmulatorServer, tmp_path: Path) -> None:
     rng = random.Random(20240101)
-    kills = sum(random_kills(slow_server, kind, 1, crash_golden, tmp_path, rng) for kind in CRASH)
+    kills = sum(random_kills(slow_server, fast_server, kind, 1, crash_golden, tmp_path, rng, [])
+                for kind in CRASH)
     # And one storage step: the first data file renamed into place, its ledger entry not yet.
-    assert crash_point(slow_server, "ohlc", "after-rename", 2, crash_golden, tmp_path / "point")
+    assert crash_point(fast_server, "ohlc", "after-rename", 2, crash_golden, tmp_path / "point")
     assert kills + 1 >= 3
 
 
@@ -184,19 +199,22 @@ def test_three_kills_resume_to_the_golden_dataset(crash_golden: Golden, slow_ser
 @pytest.mark.timeout(600)
 def test_sigkill_loop_resumes_to_the_golden_dataset(crash_golden: Golden,
                                                     slow_server: EmulatorServer,
+                                                    fast_server: EmulatorServer,
                                                     tmp_path: Path) -> None:
     rng = random.Random(7)
-    kills = {kind: random_kills(slow_server, kind, 10, crash_golden, tmp_path / kind, rng)
+    writing: list[str] = []
+    kills = {kind: random_kills(slow_server, fast_server, kind, 10, crash_golden, tmp_path / kind,
+                                rng, writing)
              for kind in CRASH}
     assert sum(kills.values()) >= 20
     points: dict[tuple[str, str], int] = {}
     for kind in CRASH:
         for point in POINTS:
             n = 1
-            while crash_point(slow_server, kind, point, n, crash_golden,
+            while crash_point(fast_server, kind, point, n, crash_golden,
                               tmp_path / f"{kind}-{point}-{n}"):
                 n += 1
             points[(kind, point)] = n - 1
             assert n > 1, f"{kind}: no {point} step was reached"
-    print(f"\nrandom kills: {kills}; storage crash points: {points}; "
-          f"total {sum(kills.values()) + sum(points.values())}")
+    print(f"\nrandom kills: {kills} ({len(writing)} with data files on disk); storage crash "
+          f"points: {points}; total {sum(kills.values()) + sum(points.values())}")

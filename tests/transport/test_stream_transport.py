@@ -75,6 +75,20 @@ async def test_a_reset_mid_body_is_a_read_error() -> None:
             await client.get(f"{base}/a")
 
 
+@pytest.mark.parametrize("framing", [b"Content-Length: lots", b"Transfer-Encoding: chunked\r\n\r\nzz"])
+async def test_malformed_framing_is_a_protocol_error(framing: bytes) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n" + framing + b"\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server, base = await serve(handler)
+    async with server, httpx.AsyncClient(transport=StreamTransport()) as client:
+        with pytest.raises(httpx.RemoteProtocolError, match="malformed"):
+            await client.get(f"{base}/a")
+
+
 async def test_connection_refused_is_a_connect_error() -> None:
     async with httpx.AsyncClient(transport=StreamTransport()) as client:
         with pytest.raises(httpx.ConnectError):
