@@ -27,8 +27,8 @@ from dccd_cli.errors import (
     ServerError,
 )
 from dccd_cli.markets import SYMBOL_RE
-from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
-from dccd_cli.timeutil import DAY_NS, MS, Span, format_ns
+from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, require_on_span_grid, trades_table
+from dccd_cli.timeutil import MS, Span, format_ns
 
 if TYPE_CHECKING:
     from dccd_cli.http import AsyncHTTPClient
@@ -64,17 +64,6 @@ def _columns(rows: list[Any], width: int, what: str) -> list[tuple[Any, ...]]:
 
 def _ms_ceil(ns: int) -> int:
     return -(-ns // MS)
-
-
-def _on_grid(ts_ns: list[int], span: Span) -> None:
-    """Refuse bars that do not open where our span's bars open (weeks on Monday 00:00 UTC,
-    14 days from the epoch, months on the 1st) rather than store them misaligned."""
-    for t in ts_ns:
-        if span.floor(t) != t:
-            raise ProtocolError(
-                f"candles: a {span} bar opens at {format_ns(t)}, off dccd's {span} grid "
-                f"(weeks open on Monday 00:00 UTC, multi-day spans count from the epoch); "
-                "not stored — fetch 1d bars and aggregate them instead", exchange="bitfinex")
 
 
 class BitfinexAdapter(Adapter):
@@ -191,9 +180,7 @@ class BitfinexAdapter(Adapter):
             return empty_ohlc()
         mts, open_, close, high, low, volume = _columns(rows, 6, "candles")
         ts = pc.multiply(pa.array(mts, pa.int64()), MS)
-        grid = Span.parse(span)
-        if grid.unit in ("w", "M") or grid.nominal_ns > DAY_NS:
-            _on_grid(ts.to_pylist(), grid)
+        require_on_span_grid(ts, Span.parse(span), exchange=self.name, what="candles")
         return ohlc_table(ts, open_, high, low, close, volume)
 
     async def fetch_trades_page(

@@ -30,8 +30,8 @@ from dccd_cli.errors import (
 )
 from dccd_cli.http import parse_http_date
 from dccd_cli.markets import SYMBOL_RE
-from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
-from dccd_cli.timeutil import DAY_NS, NS, Span, format_ns
+from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, require_on_span_grid, trades_table
+from dccd_cli.timeutil import NS, Span, format_ns
 
 # Kraken's 10080 and 21600 minute bars count from the Unix epoch (a Thursday), while dccd's
 # weeks open on Monday: they are left out rather than stored off our grid. Fetch 1d instead.
@@ -77,17 +77,6 @@ def _result(body: Any, what: str) -> tuple[list[Any], Any]:
         raise ProtocolError(f"{what}: expected one pair in the result, got {list(result)}",
                             exchange="kraken")
     return rows[0], result.get("last")
-
-
-def _on_grid(ts_ns: list[int], span: Span, what: str) -> None:
-    """Refuse bars that do not open where our span's bars open (weeks on Monday 00:00 UTC,
-    15 days from the epoch) rather than store misaligned bars under our span's name."""
-    for t in ts_ns:
-        if span.floor(t) != t:
-            raise ProtocolError(
-                f"{what}: a {span} bar opens at {format_ns(t)}, off dccd's {span} grid "
-                f"(weeks open on Monday 00:00 UTC, multi-day spans count from the epoch); "
-                "not stored — fetch 1d bars and aggregate them instead", exchange="kraken")
 
 
 class KrakenAdapter(Adapter):
@@ -190,9 +179,7 @@ class KrakenAdapter(Adapter):
                 f"{format_ns(first_s * NS)} onwards can no longer be fetched", exchange=self.name)
         t, open_, high, low, close, vwap, volume, count = _columns(rows, 8, "OHLC")
         ts = pc.multiply(pa.array(t, pa.int64()), NS)
-        grid = Span.parse(span)
-        if grid.unit == "w" or grid.nominal_ns > DAY_NS:
-            _on_grid(ts.to_pylist(), grid, "OHLC")
+        require_on_span_grid(ts, Span.parse(span), exchange=self.name, what="OHLC")
         return ohlc_table(ts, open_, high, low, close, volume, vwap=vwap, trades=count)
 
     async def fetch_trades_page(

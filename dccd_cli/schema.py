@@ -14,6 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .errors import ProtocolError
+from .timeutil import DAY_NS, Span, format_ns
+
 TS_TYPE = pa.timestamp("ns", tz="UTC")
 
 OHLC_SCHEMA = pa.schema(
@@ -148,3 +151,18 @@ def is_sorted(table: pa.Table, ts: np.ndarray[Any, Any], keys: list[str]) -> boo
             return False
         ties = ties[pc.equal(a, b).to_numpy(zero_copy_only=False)]
     return True
+
+
+def require_on_span_grid(ts_ns: pa.Array, span: Span, *, exchange: str, what: str) -> None:
+    """Refuse bars that do not open where dccd's bars of ``span`` open (weeks on Monday
+    00:00 UTC, months on the 1st, other multi-day spans counted from the epoch) rather than
+    store an exchange's differently aligned bars under our span's name. Intraday and daily
+    spans cannot disagree, so only the longer ones are checked."""
+    if not (span.unit in ("w", "M") or span.nominal_ns > DAY_NS):
+        return
+    for t in ts_ns.to_pylist():
+        if span.floor(t) != t:
+            raise ProtocolError(
+                f"{what}: a {span} bar opens at {format_ns(t)}, off dccd's {span} grid "
+                f"(weeks open on Monday 00:00 UTC, multi-day spans count from the epoch); "
+                "not stored — fetch 1d bars and aggregate them instead", exchange=exchange)
