@@ -62,7 +62,9 @@ class BinanceAdapter(Adapter):
     name = "binance"
     title = "Binance (spot)"
     default_base_url = "https://api.binance.com"
-    rate_limit = RateLimit(capacity=6000, window_s=60, used_weight_header="X-MBX-USED-WEIGHT-1M")
+    # [C] 6000 weight per minute per IP, counted per window and reported in every reply.
+    rate_limit = RateLimit(capacity=6000, window_s=60, used_weight_header="X-MBX-USED-WEIGHT-1M",
+                           counts_per_window=True)
     ohlc = Capability(
         kind="ohlc", max_per_request=1000, page_direction="forward", weight=2,
         spans={s: s for s in _INTERVALS},

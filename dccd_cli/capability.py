@@ -28,11 +28,16 @@ class RateLimit:
     ``used_weight_header`` names the response header in which the exchange reports the
     weight already used in its current window (Binance ``X-MBX-USED-WEIGHT-1M``), so the
     client can follow the exchange's own count rather than only its estimate.
+
+    ``counts_per_window`` says the exchange counts weight per window (Binance: in each
+    minute) rather than draining a leaky bucket, so a whole window's budget may be spent at
+    once; the client does so only once the exchange has reported its count (``ratelimit``).
     """
 
     capacity: float
     window_s: float
     used_weight_header: str | None = None
+    counts_per_window: bool = False
 
     @property
     def per_second(self) -> float:

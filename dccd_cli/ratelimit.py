@@ -19,6 +19,17 @@ one window, which is a 429 and, repeated, a 418 ban. So this bucket keeps two pr
    that error is at most the in-flight weight (concurrency × weight, a few dozen units),
    well inside the ``(1 − safety)·C`` margin.
 
+Window mode (``RateLimit.counts_per_window``, Binance). An exchange that counts weight per
+window — rather than draining a leaky bucket — lets a whole window's budget go at once, and
+a short download (a year of 1m bars is ~1000 weight of Binance's 6000 a minute) then needs
+no pacing at all. Once the exchange has reported its count (so we know what others on the
+IP spent), the bucket admits a request when our own sends of the last ``window + skew``
+seconds plus it stay within ``safety·C``. Requests reach the exchange within ``skew`` of
+each other's latency, so every window the exchange can count — fixed at any alignment, or
+sliding — then holds at most ``safety·C`` of ours; the feedback above still guards against
+others' usage. Sustained, this spends ``safety·C`` per ``window + skew``, about the pacing
+rate; what it gains is the first window's burst.
+
 Waiters are served strictly in arrival order (one waiter holds an ``asyncio.Lock``, which
 is FIFO and does not let newcomers barge), so a heavy request is never starved by light
 ones. Only the head waiter sleeps, once per shortfall: CPU stays negligible at full rate.
@@ -31,6 +42,7 @@ import logging
 import math
 import time
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from .capability import RateLimit
@@ -47,6 +59,9 @@ log = logging.getLogger("dccd.ratelimit")
 _MIN_SLEEP = 1e-3
 # Tolerance for float refill arithmetic, so ``tokens == need - 1e-12`` counts as enough.
 _EPS = 1e-9
+# How far the exchange's clock may wander against ours (whole-second Date headers, latency
+# jitter, an event loop busy for seconds) before its windows are no longer believed.
+_CLOCK_SLACK_S = 10.0
 
 
 class TokenBucket:
@@ -54,7 +69,8 @@ class TokenBucket:
 
     ``clock`` is monotonic seconds; ``sleep`` is awaited to wait (both injectable for
     tests). ``safety`` is the fraction of the exchange's budget we allow ourselves;
-    ``burst_fraction`` sizes the burst relative to the capacity.
+    ``burst_fraction`` sizes the burst relative to the capacity. ``skew_s`` (window mode
+    only) is how much later than its neighbours a request may reach the exchange.
     """
 
     def __init__(
@@ -65,6 +81,7 @@ class TokenBucket:
         sleep: Sleep = asyncio.sleep,
         safety: float = 0.95,
         burst_fraction: float = 0.02,
+        skew_s: float = 1.0,
     ) -> None:
         if rate_limit.capacity <= 0 or rate_limit.window_s <= 0:
             raise ValueError(f"rate limit must be positive, got {rate_limit}")
@@ -91,6 +108,18 @@ class TokenBucket:
         self._srv_end: float | None = None
         self._srv_index: int | None = None
         self._since_report = 0.0
+        # Replies overtake each other by at most the weight in flight; a count that falls by
+        # more than this margin means the exchange's window rolled over.
+        self._rollover_drop = (1.0 - safety) * self.capacity
+        # Window mode: our own admissions of the last ``horizon`` seconds, oldest first.
+        self.windowed = rate_limit.counts_per_window
+        self.horizon = self.window_s + skew_s
+        self._sent: deque[tuple[float, float]] = deque()
+        self._sent_sum = 0.0
+        self._reported = False
+        # Smallest and largest (exchange clock − ours) seen, to notice a clock that stalls.
+        self._offsets = (math.inf, -math.inf)
+        self._clock_untrusted = False
         # Counters for the run summary.
         self.acquired = 0.0
         self.waited_s = 0.0
@@ -124,6 +153,9 @@ class TokenBucket:
             self._tokens -= weight
             self._since_report += weight
             self.acquired += weight
+            if self.windowed:
+                self._sent.append((now, weight))
+                self._sent_sum += weight
 
     def _wait_time(self, weight: float, now: float) -> float:
         """Seconds until ``weight`` may go; <= 0 means now. Refills as a side effect."""
@@ -138,15 +170,37 @@ class TokenBucket:
             if self._srv_index is not None:
                 self._srv_index += 1
         wait = self._paused_until - now
-        need = min(weight, self.burst)
-        if self._tokens < need - _EPS:
-            wait = max(wait, (need - self._tokens) / self.rate)
+        if self.windowed and self._reported:
+            wait = max(wait, self._window_wait(weight, now))
+        else:
+            need = min(weight, self.burst)
+            if self._tokens < need - _EPS:
+                wait = max(wait, (need - self._tokens) / self.rate)
         if (
             self._srv_end is not None
             and self._srv_used + self._since_report + weight > self.threshold
         ):
             wait = max(wait, self._srv_end - now)
         return wait
+
+    def _window_wait(self, weight: float, now: float) -> float:
+        """Window mode: seconds until our sends of the last ``horizon`` leave room for
+        ``weight`` under the threshold (0: now)."""
+        sent = self._sent
+        while sent and sent[0][0] <= now - self.horizon:
+            self._sent_sum -= sent.popleft()[1]
+        if not sent:
+            self._sent_sum = 0.0  # no float residue from many additions and removals
+            return 0.0  # even a request heavier than the threshold goes, alone
+        excess = self._sent_sum + weight - self.threshold
+        if excess <= _EPS:
+            return 0.0
+        freed = 0.0
+        for t, w in sent:  # the oldest sends leave the horizon first
+            freed += w
+            if freed >= excess - _EPS:
+                return t + self.horizon - now
+        return sent[-1][0] + self.horizon - now  # heavier than the threshold: once alone
 
     def observe_used(self, used: float, window_s: float, server_now: float | None) -> None:
         """Take the exchange's own count of weight used in its current window.
@@ -157,23 +211,52 @@ class TokenBucket:
         that the window only just started.
         """
         now = self._clock()
+        self._reported = True
+        server_now = self._trusted(server_now, now, window_s)
+        rolled = self._srv_used - used > self._rollover_drop
         if server_now is not None:
             index = math.floor(server_now / window_s)
             if self._srv_index is not None and index < self._srv_index:
                 return  # a late reply counted in a window that has already rolled over
-            if index == self._srv_index and used < self._srv_used:
+            if index == self._srv_index and used < self._srv_used and not rolled:
                 return  # replies overtook each other; the higher count is the newer one
-            # The Date header has whole seconds and the reply took time to reach us, so
-            # the window really ends sooner than this: waiting until then is on the safe side.
-            self._srv_end = now + ((index + 1) * window_s - server_now)
-            self._srv_index = index
-        else:
-            if self._srv_end is None or used < self._srv_used:
+            if index == self._srv_index and rolled:
+                # The count restarted though the clock (in whole seconds) does not show a
+                # new window yet: it ends a window from now at the latest.
                 self._srv_end = now + window_s
+            else:
+                # The Date header has whole seconds and the reply took time to reach us, so
+                # the window really ends sooner than this: waiting that long is safe.
+                self._srv_end = now + ((index + 1) * window_s - server_now)
+            self._srv_index = index
+        elif self._srv_end is None or rolled:
+            self._srv_end = now + window_s  # the window began before this reply, not earlier
+        elif used < self._srv_used:
+            return  # replies overtook each other
         self._srv_used = float(used)
         self._since_report = 0.0
         if used > self.threshold:
             log.debug("exchange reports %.0f of %.0f weight used", used, self.capacity)
+
+    def _trusted(self, server_now: float | None, now: float, window_s: float) -> float | None:
+        """``server_now`` if the exchange's clock keeps pace with ours, else None.
+
+        A clock that stands still or jumps (an emulator's frozen market clock) would place
+        the exchange's count in the wrong window — and end that window too early, which
+        lets a burst in while the exchange still counts the old one.
+        """
+        if server_now is None or self._clock_untrusted:
+            return None
+        offset = server_now - now
+        self._offsets = (min(self._offsets[0], offset), max(self._offsets[1], offset))
+        if self._offsets[1] - self._offsets[0] <= _CLOCK_SLACK_S:
+            return server_now
+        log.debug("the exchange's clock does not keep pace with ours; windows assumed to "
+                  "end a whole window after their first report")
+        self._clock_untrusted = True
+        if self._srv_end is not None:
+            self._srv_end = max(self._srv_end, now + window_s)
+        return None
 
     def pause_until(self, t: float) -> None:
         """Block every acquirer until monotonic time ``t`` (e.g. on 429 Retry-After)."""

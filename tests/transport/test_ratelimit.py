@@ -120,31 +120,17 @@ async def test_real_clock_speed_and_cpu() -> None:
 
 
 async def test_feedback_keeps_exchange_count_under_capacity_with_foreign_usage() -> None:
-    """A simulated Binance: fixed minute windows, usage header, Date in whole seconds,
-    random latency (replies overtake each other), and 5000 weight already spent in the
-    current minute by another process — which pacing alone cannot know about."""
+    """A simulated Binance (``simulate_exchange``): fixed minute windows, usage header,
+    Date in whole seconds, random latency (replies overtake each other), and 5000 weight
+    already spent in the current minute by another process — which pacing alone cannot
+    know about."""
     clock = FakeClock()
     bucket = TokenBucket(BINANCE, clock=clock, sleep=clock.sleep)
-    rng = random.Random(7)
-    counts: dict[int, float] = defaultdict(float)
-    counts[math.floor(clock() / 60)] = 5000
-    replies: list[tuple[float, float, float]] = []  # (arrival, used, Date)
-    ours = 0.0
-    start = clock()
-    while clock() < start + 600:
-        while replies and replies[0][0] <= clock():
-            _, used, date = heapq.heappop(replies)
-            bucket.observe_used(used, 60, date)
-        w = rng.choice([2, 4, 25])
-        await bucket.acquire(w)
-        ours += w
-        latency = rng.uniform(0.02, 0.6)
-        served_at = clock() + latency / 2
-        window = math.floor(served_at / 60)
-        counts[window] += w
-        heapq.heappush(replies, (clock() + latency, counts[window], math.floor(served_at)))
-    assert max(counts.values()) <= 6000
-    assert ours / 600 >= 0.85 * 6000 / 60  # the foreign 5000 cost us part of one minute
+    arrivals, rejected = await simulate_exchange(
+        bucket, clock, seconds=600, in_flight=16, foreign=5000, date_offset=0.0, seed=7)
+    assert rejected == 0
+    ours = sum(w for _, w in arrivals)
+    assert (ours + 5000) / 600 >= 0.85 * 6000 / 60  # the foreign 5000 cost us part of a minute
 
 
 async def test_observe_used_blocks_until_the_exchanges_window_rolls_over() -> None:
@@ -249,3 +235,115 @@ async def test_bucket_for_shares_one_bucket_per_exchange() -> None:
     assert bucket_for("binance-test", BINANCE) is a
     assert bucket_for("kraken-test", RateLimit(15, 45)) is not a
     assert bucket_for("kraken-test", RateLimit(15, 45)).capacity == 15
+
+
+# -- window mode (RateLimit.counts_per_window): a whole window's budget at once -----------
+
+BINANCE_WINDOWED = RateLimit(6000, 60, "X-MBX-USED-WEIGHT-1M", counts_per_window=True)
+
+
+async def test_window_mode_paces_until_the_exchange_reports_its_count() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(BINANCE_WINDOWED, clock=clock, sleep=clock.sleep)
+    for _ in range(100):  # 400 weight: more than the pacing burst (120) allows at once
+        await bucket.acquire(4)
+    assert clock() > T0 + 2.0  # paced at ~95/s: others on the IP may have spent the window
+
+
+async def test_window_mode_spends_the_window_at_once_then_waits_for_it_to_pass() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(BINANCE_WINDOWED, clock=clock, sleep=clock.sleep)
+    await bucket.acquire(4)
+    bucket.observe_used(4, 60, server_now=T0)
+    for _ in range(1424):  # up to 1425 × 4 = 5700 = safety × capacity
+        await bucket.acquire(4)
+    assert clock() == T0
+    await bucket.acquire(4)
+    # The first send leaves the 61 s horizon (a window plus a second of latency skew).
+    assert clock() == pytest.approx(T0 + 61.0)
+
+
+async def test_window_mode_request_heavier_than_the_budget_goes_alone() -> None:
+    clock = FakeClock(0.0)
+    bucket = TokenBucket(RateLimit(100, 10, "X-USED", counts_per_window=True), clock=clock,
+                         sleep=clock.sleep)
+    bucket.observe_used(0, 10, server_now=0.0)
+    await bucket.acquire(50)
+    await bucket.acquire(120)  # > 95: waits until the horizon is empty, then goes on debt
+    assert clock() == pytest.approx(11.0)
+
+
+async def simulate_exchange(
+    bucket: TokenBucket, clock: FakeClock, *, seconds: float, in_flight: int, foreign: int,
+    date_offset: float, seed: int,
+) -> tuple[list[tuple[float, float]], int]:
+    """dccd's requests against the emulator's own Binance limiter (fixed 60 s windows at
+    an arbitrary alignment), with random latency, at most ``in_flight`` requests awaiting
+    replies, ``foreign`` weight spent by another process at the start, and a ``Date``
+    header ``date_offset`` seconds off the limiter's windows (0 on the real exchange;
+    None: a frozen clock, like an emulator's market clock under ``--now``; otherwise like an
+    emulator whose market clock was moved). Returns our
+    arrivals and how many requests the exchange rejected."""
+    from dccd_cli.emulator.ratelimit import Verdict, WeightLimiter
+
+    rng = random.Random(seed)
+    server_t = [clock()]
+    limiter = WeightLimiter(6000, 60, clock=lambda: server_t[0])
+    origin = clock()
+    if foreign:
+        limiter.charge("ip", foreign)
+    replies: list[tuple[float, float, float]] = []  # (due, used, Date)
+    arrivals: list[tuple[float, float]] = []
+    rejected = 0
+
+    def deliver(until: float) -> None:
+        """Replies reach the bucket when they are due, also while a waiter sleeps."""
+        while replies and replies[0][0] <= until:
+            due, used, date = heapq.heappop(replies)
+            clock.t = max(clock.t, due)
+            bucket.observe_used(used, 60, date)
+        clock.t = max(clock.t, until)
+
+    async def sleep(seconds: float) -> None:
+        deliver(clock() + seconds)
+        await asyncio.sleep(0)
+
+    bucket._sleep = sleep
+    end = clock() + seconds
+    while clock() < end:
+        deliver(clock())
+        if len(replies) >= in_flight:
+            deliver(replies[0][0])
+            continue
+        w = rng.choice([2, 4, 4, 25])
+        await bucket.acquire(w)
+        server_t[0] = clock() + rng.uniform(0.005, 0.5)  # one way: skew within 1 s
+        decision = limiter.charge("ip", w)
+        rejected += decision.verdict is not Verdict.OK
+        arrivals.append((server_t[0], w))
+        date = 1_699_999_980 + (  # a multiple of 60: windows on whole minutes
+            0 if date_offset is None else math.floor(server_t[0] - origin + date_offset))
+        heapq.heappush(replies, (server_t[0] + rng.uniform(0.005, 0.2), decision.used, date))
+    arrivals.sort()
+    return arrivals, rejected
+
+
+@pytest.mark.parametrize("foreign", [0, 5000])
+@pytest.mark.parametrize("date_offset", [0.0, None, 23.7])
+async def test_window_mode_never_trips_the_exchanges_limit(
+        foreign: int, date_offset: float | None) -> None:
+    for seed in range(3):
+        clock = FakeClock()
+        bucket = TokenBucket(BINANCE_WINDOWED, clock=clock, sleep=clock.sleep)
+        arrivals, rejected = await simulate_exchange(
+            bucket, clock, seconds=300, in_flight=16, foreign=foreign, date_offset=date_offset,
+            seed=seed)
+        assert rejected == 0, seed
+        # Ours alone also fit every sliding minute: safe against a sliding counter too.
+        assert max_in_sliding_window(arrivals, 60) <= 6000
+        rate = (sum(w for _, w in arrivals) + foreign) / 300
+        assert rate >= 0.85 * 6000 / 60, seed  # the IP's: about the pacing rate, sustained
+        if not foreign:
+            # ... and the first window's budget goes in a burst, not paced over the minute.
+            # (16 requests in flight at ~0.35 s a round trip take ~15 s to send 5700)
+            assert sum(w for t, w in arrivals if t < T0 + 20) >= 0.9 * 5700
