@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..timeutil import MINUTE_NS, datetime_to_ns
 
 E8 = 100_000_000
@@ -94,6 +99,41 @@ def format_e8(value_e8: int) -> str:
     sign = "-" if value_e8 < 0 else ""
     q, r = divmod(abs(value_e8), E8)
     return f"{sign}{q}.{r:08d}"
+
+
+# Columns whose magnitudes stay below this are formatted in int64 without overflow risk.
+_SAFE_INT64 = 2**62
+
+
+def format_e8_column(values_e8: npt.NDArray[np.int64]) -> list[str]:
+    """``format_e8`` of every value of a column, computed in Arrow's C kernels: a page of
+    1000 klines has 8000 such cells, and one Python call per cell made formatting the
+    emulator's busiest work (~6 ms a page) — the bottleneck of any fast client."""
+    v = np.asarray(values_e8)
+    if v.dtype.kind not in "iu" or (len(v) and np.abs(v).max() >= _SAFE_INT64):
+        return [format_e8(int(x)) for x in v.tolist()]
+    whole, frac = np.divmod(np.abs(v.astype(np.int64)), E8)
+    text = pc.binary_join_element_wise(
+        pc.cast(pa.array(whole), pa.string()),
+        pc.utf8_lpad(pc.cast(pa.array(frac), pa.string()), width=8, padding="0"),
+        ".",
+    )
+    negative = v < 0
+    if negative.any():
+        text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
+    return text.to_pylist()  # type: ignore[no-any-return]
+
+
+def quote_e8_column(ticklots: npt.NDArray[np.int64], tick_e8: int, lot_e8: int) -> list[str]:
+    """``format_e8(quote_e8(x, tick_e8, lot_e8))`` for a column: exact in int64 when one
+    tick times one lot is a whole number of 1e-8 units (all default instruments), else
+    cell by cell with Python's unbounded integers."""
+    per_unit, rest = divmod(tick_e8 * lot_e8, E8)
+    x = np.asarray(ticklots)
+    if rest or x.dtype.kind not in "iu" or (
+            len(x) and np.abs(x).max() >= _SAFE_INT64 // max(per_unit, 1)):
+        return [format_e8(quote_e8(int(q), tick_e8, lot_e8)) for q in x.tolist()]
+    return format_e8_column(x.astype(np.int64) * per_unit)
 
 
 def plain_decimal(value_e8: int) -> str:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import orjson
 
 from ...timeutil import MINUTE_NS, MS
 from ..bars import Bars
-from ..instruments import Instrument, format_e8, quote_e8
+from ..instruments import Instrument, format_e8, format_e8_column, quote_e8, quote_e8_column
 from ..trades import AggTrades, Trades
 
 _LONG_RE = re.compile(r"^[0-9]{1,20}$")
@@ -199,25 +200,26 @@ def exchange_info(insts: list[tuple[Instrument, str]], server_ms: int,
 def kline_rows(bars: Bars, inst: Instrument) -> list[list[Any]]:
     """[C] ``[openTime, o, h, l, c, volume, closeTime, quoteVolume, trades, takerBuyBase,
     takerBuyQuote, "0"]``; closeTime = next open - 1 ms."""
-    t, lot = inst.tick_e8, inst.lot_e8
-    cols = zip(bars.open_ns.tolist(), bars.end_ns.tolist(), bars.open.tolist(),
-               bars.high.tolist(), bars.low.tolist(), bars.close.tolist(),
-               bars.volume.tolist(), bars.quote_volume.tolist(), bars.trades.tolist(),
-               bars.buy_volume.tolist(), bars.buy_quote_volume.tolist(), strict=True)
-    return [[o // MS, format_e8(op * t), format_e8(hi * t), format_e8(lo * t),
-             format_e8(cl * t), format_e8(v * lot), e // MS - 1,
-             format_e8(quote_e8(qv, t, lot)), n, format_e8(bv * lot),
-             format_e8(quote_e8(bqv, t, lot)), "0"]
-            for o, e, op, hi, lo, cl, v, qv, n, bv, bqv in cols]
+    t, lot, n = inst.tick_e8, inst.lot_e8, len(bars.open_ns)
+    # Formatted as two long columns rather than eight short ones: fewer calls into Arrow.
+    plain = format_e8_column(np.concatenate([bars.open * t, bars.high * t, bars.low * t,
+                                             bars.close * t, bars.volume * lot,
+                                             bars.buy_volume * lot]))
+    quote = quote_e8_column(np.concatenate([bars.quote_volume, bars.buy_quote_volume]), t, lot)
+    cols = zip((bars.open_ns // MS).tolist(), plain[:n], plain[n:2 * n], plain[2 * n:3 * n],
+               plain[3 * n:4 * n], plain[4 * n:5 * n], (bars.end_ns // MS - 1).tolist(),
+               quote[:n], bars.trades.tolist(), plain[5 * n:], quote[n:], strict=True)
+    return [[*row, "0"] for row in cols]
 
 
 def agg_trade_items(agg: AggTrades, inst: Instrument) -> list[dict[str, Any]]:
     """[C] ``{a, p, q, f, l, T, m, M}``."""
     t, lot = inst.tick_e8, inst.lot_e8
-    cols = zip(agg.id.tolist(), agg.price.tolist(), agg.qty.tolist(), agg.first_id.tolist(),
-               agg.last_id.tolist(), agg.ts_ns.tolist(), agg.buyer_maker.tolist(), strict=True)
-    return [{"a": a, "p": format_e8(p * t), "q": format_e8(q * lot), "f": f, "l": last,
-             "T": ts // MS, "m": m, "M": True} for a, p, q, f, last, ts, m in cols]
+    cols = zip(agg.id.tolist(), format_e8_column(agg.price * t), format_e8_column(agg.qty * lot),
+               agg.first_id.tolist(), agg.last_id.tolist(), (agg.ts_ns // MS).tolist(),
+               agg.buyer_maker.tolist(), strict=True)
+    return [{"a": a, "p": p, "q": q, "f": f, "l": last, "T": ts, "m": m, "M": True}
+            for a, p, q, f, last, ts, m in cols]
 
 
 def trade_items(tr: Trades, inst: Instrument) -> list[dict[str, Any]]:
