@@ -8,7 +8,12 @@ real limits (6000 weight a minute; klines weigh 2, aggTrades 4):
   ccxt's async client with its own pagination and rate limiter, on the same venue;
 * trades: a day of aggregate trades, the same way;
 * CPU seconds per million stored rows and peak RSS of dccd for a long trades download,
-  at two sizes, to show memory does not grow with the range.
+  at two sizes (the larger ~10 M trades), to show memory does not grow with the range.
+
+Binance counts weight per minute, so dccd spends a window's budget at once (see
+``dccd_cli.ratelimit``): a download that fits in one window (both of the first two) beats
+the sustained-rate bound, and its ratio is above 1. The footprint's long download spans
+many windows; its ratio shows the sustained pace.
 
 Every run's rows are compared, so speed is never bought with lost data. Prints a table and
 writes it as JSON (bench-results/bench.json).
@@ -108,8 +113,10 @@ def bench_footprint(base: str, days: list[int], work: Path) -> list[dict[str, An
         assert end is not None
         m, summary = dccd("trades", base, "2024-03-01", end, work / f"foot-{n}")
         rows = summary["series"][0]["rows_added"]
+        bound = bound_s(summary["series"][0]["requests"], BinanceAdapter.trades.weight)  # type: ignore[union-attr]
         out.append({"days": n, "rows": rows, "seconds": m.seconds, "cpu_s": m.cpu_s,
-                    "cpu_us_per_row": m.cpu_s / rows * 1e6, "peak_rss_mb": m.max_rss_mb})
+                    "cpu_us_per_row": m.cpu_s / rows * 1e6, "peak_rss_mb": m.max_rss_mb,
+                    "bound_s": bound, "ratio_to_bound": bound / m.seconds})
         shutil.rmtree(work / f"foot-{n}")
     return out
 
@@ -125,8 +132,8 @@ def main() -> None:
     parts = set(args.parts.split(","))
     ohlc_range = ("2024-12-01", "2025-01-01") if args.quick else ("2024-01-01", "2025-01-01")
     trades_range = ("2024-01-01T00:00", "2024-01-01T03:00") if args.quick else ("2024-01-01", "2024-01-02")
-    # ~0.8 M aggregate trades a day at full scale: 13 days is about ten million.
-    foot_days = [1, 3] if args.quick else [2, 13]
+    # ~0.58 M aggregate trades a day in March 2024 at full scale: 18 days is ten million.
+    foot_days = [1, 3] if args.quick else [2, 18]
 
     work = Path(tempfile.mkdtemp(prefix="dccd-bench-"))
     try:
@@ -158,10 +165,12 @@ def report(r: dict[str, Any]) -> None:
               f"{x['ratio_to_bound']:>11.2f}{x['ccxt_s']:>9.1f}{x['speedup_vs_ccxt']:>10.1f}  {same}")
     if "footprint" not in r:
         return
-    print(f"\n{'trades footprint':<18}{'rows':>11}{'wall s':>9}{'cpu s':>8}{'µs/row':>8}{'peak RSS MB':>13}")
+    print(f"\n{'trades footprint':<18}{'rows':>11}{'wall s':>9}{'bound s':>9}{'bound/dccd':>11}"
+          f"{'cpu s':>8}{'µs/row':>8}{'peak RSS MB':>13}")
     for f in r["footprint"]:
-        print(f"{str(f['days']) + ' days':<18}{f['rows']:>11}{f['seconds']:>9.1f}{f['cpu_s']:>8.1f}"
-              f"{f['cpu_us_per_row']:>8.2f}{f['peak_rss_mb']:>13.0f}")
+        print(f"{str(f['days']) + ' days':<18}{f['rows']:>11}{f['seconds']:>9.1f}{f['bound_s']:>9.1f}"
+              f"{f['ratio_to_bound']:>11.2f}{f['cpu_s']:>8.1f}{f['cpu_us_per_row']:>8.2f}"
+              f"{f['peak_rss_mb']:>13.0f}")
 
 
 if __name__ == "__main__":
