@@ -21,8 +21,6 @@ from dccd_cli.emulator.market import MarketModel
 from dccd_cli.emulator.venues.binance_format import agg_trade_items, kline_rows
 from dccd_cli.timeutil import DAY_NS, MS, parse_time
 
-
-
 NOW = 1_735_691_400 * 10**9  # 2025-01-01T00:30Z
 
 VALUES = st.lists(st.integers(min_value=-(2**62) + 1, max_value=2**62 - 1), max_size=50)
