@@ -285,6 +285,12 @@ class _DenseIds:
             ids, ts = _ids(chunk.table), _ts(chunk.table)
             order = np.argsort(ids, kind="stable")
             ids, ts = ids[order], ts[order]
+        if self.last is not None and ids[0] == self.last[0] + 1 and ids[-1] == self.last[0] + len(ids):
+            # The usual chunk: rising ids that go on from the last proven one, none missing.
+            # It proves the held chunks complete and is held in turn (as below, for less).
+            proven, self.held = self.held, [chunk]
+            self.last = (int(ids[-1]), int(ts[-1]))
+            return list(proven)
         group: list[Chunk] = [*self.held, chunk]
         gaps: list[Gap] = []
         if self.last is None and self.broken is not None:

@@ -25,12 +25,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .chunk import Chunk, FailedRange, Piece
 from .errors import BannedError, FetchError
-from .schema import is_sorted
+from .schema import is_sorted, single_chunk, ts_ns_column
 from .timeutil import DAY_NS, HOUR_NS, NS, Span
 
 log = logging.getLogger("dccd.paginate")
@@ -45,32 +46,51 @@ DEFAULT_CONCURRENCY = 8
 
 
 def _ts(table: pa.Table) -> pa.Array:
-    return table.column("ts").combine_chunks().view(pa.int64())
+    return ts_ns_column(table)
+
+
+def _np_ts(table: pa.Table) -> npt.NDArray[np.int64]:
+    return np.asarray(ts_ns_column(table).to_numpy(), dtype=np.int64)
+
+
+# Masks are built with numpy and handed to Arrow as arrays: a compute call given a bare
+# Python int or bool infers its type, which costs ~40 µs (pyarrow tries an import each time).
+def _filter(table: pa.Table, keep: npt.NDArray[np.bool_]) -> pa.Table:
+    return table.filter(pa.array(keep, pa.bool_()))
+
+
+def _clip_sorted(
+    table: pa.Table, start_ns: int, end_ns: int, keys: list[str]
+) -> tuple[pa.Table, npt.NDArray[np.int64]]:
+    """``clip_sorted`` and the ``ts`` of the rows it returns (ns, numpy)."""
+    if table.num_rows == 0:
+        return table, np.empty(0, np.int64)
+    ts = _np_ts(table)
+    if ts[0] >= start_ns and ts[-1] < end_ns and is_sorted(table, ts, keys):
+        return table, ts  # the common case (oldest-first pages inside their window): no copy
+    inside = (ts >= start_ns) & (ts < end_ns)
+    if not inside.all():
+        table, ts = _filter(table, inside), ts[inside]
+    if table.num_rows > 1 and not is_sorted(table, ts, keys):
+        table = table.sort_by([(k, "ascending") for k in keys])
+        ts = _np_ts(table)
+    return table, ts
 
 
 def clip_sorted(table: pa.Table, start_ns: int, end_ns: int, keys: list[str]) -> pa.Table:
     """Rows with ``start_ns <= ts < end_ns``, sorted by ``keys`` (exchanges differ in order)."""
-    if table.num_rows == 0:
-        return table
-    ts = _ts(table).to_numpy()
-    if ts[0] >= start_ns and ts[-1] < end_ns and is_sorted(table, ts, keys):
-        return table  # the common case (oldest-first pages inside their window): no copy
-    mask = pc.and_(pc.greater_equal(ts, start_ns), pc.less(ts, end_ns))
-    table = table.filter(mask)
-    if table.num_rows > 1 and not is_sorted(table, _ts(table).to_numpy(), keys):
-        table = table.sort_by([(k, "ascending") for k in keys])
-    return table
+    return _clip_sorted(table, start_ns, end_ns, keys)[0]
 
 
 def _dedupe_on_ts(table: pa.Table) -> pa.Table:
     """Drop repeated bars (same open time) from one sorted page, keeping the last."""
     if table.num_rows < 2:
         return table
-    ts = _ts(table)
+    ts = _np_ts(table)
     # keep row i when ts[i] != ts[i+1]; the last row is always kept
-    keep = pc.not_equal(ts.slice(0, len(ts) - 1), ts.slice(1))
-    keep = pa.concat_arrays([keep, pa.array([True])])
-    return table.filter(keep)
+    keep = np.ones(len(ts), dtype=bool)
+    keep[:-1] = ts[:-1] != ts[1:]
+    return table if keep.all() else _filter(table, keep)
 
 
 class _Ordered:
@@ -278,9 +298,10 @@ async def paginate_backward(
         if table.num_rows < max_per_request or raw.num_rows < max_per_request:
             pages.append(Chunk(start_ns, hi, table))
             break
-        oldest = _ts(table)[0].as_py()
+        ts = _np_ts(table)
+        oldest = int(ts[0])
         # rows at the oldest instant may continue on the next page: leave them to it
-        keep = table.filter(pc.greater(_ts(table), oldest))
+        keep = _filter(table, ts > oldest)
         if oldest <= start_ns or keep.num_rows == 0:
             raise FetchError(f"page before {hi} holds {table.num_rows} rows of one instant")
         pages.append(Chunk(oldest + 1, hi, keep))
@@ -291,23 +312,29 @@ async def paginate_backward(
     _progress(emit_progress, total, total)
 
 
-def _after(table: pa.Table, carry: pa.Table) -> pa.Table:
-    """Rows of a new page (sorted) not already held in ``carry`` (trades of one instant).
+def _after(
+    table: pa.Table, ts: npt.NDArray[np.int64], carry: pa.Table, at: int
+) -> tuple[pa.Table, npt.NDArray[np.int64]]:
+    """``carry`` (trades of the instant ``at``) followed by the rows of a new sorted page
+    not already in it, with their ``ts``.
 
     A page that resumes *at* the carried instant repeats some of its trades: they are
     recognised by id. Rows older than that instant were already handed on. Both are at the
     start of a sorted page, so the rest is a zero-copy slice.
     """
-    if table.num_rows == 0:
-        return table
-    at = _ts(carry)[0].as_py()
-    ts = _ts(table).to_numpy()
     lo, hi = int(np.searchsorted(ts, at, "left")), int(np.searchsorted(ts, at, "right"))
-    if lo == hi:
-        return table.slice(lo)
-    same = table.slice(lo, hi - lo)
-    fresh = same.filter(pc.invert(pc.is_in(same.column("id"), carry.column("id").combine_chunks())))
-    return pa.concat_tables([fresh, table.slice(hi)]) if fresh.num_rows else table.slice(hi)
+    rest, rest_ts = table.slice(lo), ts[lo:]
+    if lo < hi:
+        same = table.slice(lo, hi - lo)
+        old = pc.is_in(same.column("id"), value_set=single_chunk(carry.column("id")))
+        fresh = ~np.asarray(old.to_numpy(zero_copy_only=False), dtype=bool)
+        if not fresh.all():  # the page repeats carried trades: drop them
+            rest = pa.concat_tables([_filter(same, fresh), table.slice(hi)])
+            rest_ts = np.concatenate([ts[lo:hi][fresh], ts[hi:]])
+    if rest.num_rows == 0:
+        return carry, np.full(carry.num_rows, at, np.int64)
+    return (pa.concat_tables([carry, rest]),
+            np.concatenate([np.full(carry.num_rows, at, np.int64), rest_ts]))
 
 
 def _unique_ids(table: pa.Table) -> pa.Table:
@@ -324,7 +351,7 @@ def _unique_ids(table: pa.Table) -> pa.Table:
     for i in ids.to_pylist():
         keep.append(i not in seen)
         seen.add(i)
-    return table.filter(pa.array(keep))
+    return table.filter(pa.array(keep, pa.bool_()))
 
 
 def trade_windows(start_ns: int, end_ns: int, concurrency: int) -> list[tuple[int, int]]:
@@ -400,22 +427,22 @@ async def paginate_trades(
         # Trades at the newest instant seen so far: they may continue on the next page, so
         # they are held back until the cursor has moved past that instant.
         carry: pa.Table | None = None
+        carry_at = lo  # their instant
         try:
             for _ in range(max_pages):
                 raw, cursor = await fetch_page(w0, w1, cap, cursor)
-                table = clip_sorted(raw, w0, w1, ["ts", "id"])
+                table, ts = _clip_sorted(raw, w0, w1, ["ts", "id"])
                 if carry is not None:
-                    table = pa.concat_tables([carry, _after(table, carry)])
+                    table, ts = _after(table, ts, carry, carry_at)
                     carry = None
                 if cursor is None:
                     await queue.put(Chunk(lo, w1, table))
                     return
                 if table.num_rows == 0:
                     continue
-                ts = _ts(table).to_numpy()
                 newest = int(ts[-1])
                 cut = int(np.searchsorted(ts, newest, "left"))  # sorted: the newest instant is a suffix
-                carry = table.slice(cut)
+                carry, carry_at = table.slice(cut), newest
                 if newest > lo:
                     await queue.put(Chunk(lo, newest, table.slice(0, cut)))
                     lo = newest

@@ -44,17 +44,37 @@ TRADES_SCHEMA = pa.schema(
 )
 
 
+def _to_arrow(values: Sequence[Any] | pa.Array, target: pa.DataType, *, exact: bool) -> pa.Array:
+    """``values`` as Arrow, typed up front where that cannot change a value: pyarrow's type
+    inference costs ~40 µs a call (it tries an import each time) plus a look at every
+    element. Strings (decimal text) are read as strings; numbers straight as ``target``
+    when the conversion is ``exact`` — pyarrow refuses, never rounds, a lossy double — and
+    anything else (a lossy value, Decimals, ints for an int column) by inference as before,
+    so the cast below still refuses what does not fit."""
+    if isinstance(values, pa.Array):
+        return values
+    first = next((v for v in values if v is not None), None)
+    typed = pa.string() if isinstance(first, str) else target if exact else None
+    if typed is not None:
+        try:
+            return pa.array(values, typed)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return pa.array(values)
+
+
 def _floats(values: Sequence[Any] | pa.Array | None, n: int) -> pa.Array:
     if values is None:
         return pa.nulls(n, pa.float64())
-    arr = values if isinstance(values, pa.Array) else pa.array(values)
+    arr = _to_arrow(values, pa.float64(), exact=True)
     return arr if arr.type == pa.float64() else pc.cast(arr, pa.float64())
 
 
 def _ints(values: Sequence[Any] | pa.Array | None, n: int) -> pa.Array:
     if values is None:
         return pa.nulls(n, pa.int64())
-    arr = values if isinstance(values, pa.Array) else pa.array(values)
+    # not exact: pyarrow would truncate 3.5 to 3 where the cast refuses it
+    arr = _to_arrow(values, pa.int64(), exact=False)
     return arr if arr.type == pa.int64() else pc.cast(arr, pa.int64())
 
 
@@ -104,7 +124,7 @@ def trades_table(
 ) -> pa.Table:
     """A page of trades in ``TRADES_SCHEMA``. ``side`` is the taker side: "buy"/"sell"/None."""
     n = len(ts_ns)
-    ids = id if isinstance(id, pa.Array) else pa.array(id)
+    ids = _to_arrow(id, pa.string(), exact=False)
     if ids.type != pa.string():
         ids = pc.cast(ids, pa.string())
     sides = pa.nulls(n, pa.string()) if side is None else (
@@ -125,13 +145,31 @@ def empty_trades() -> pa.Table:
 
 
 def ts_ns_column(table: pa.Table) -> pa.Array:
-    """The ``ts`` column as int64 ns (a zero-copy view)."""
-    col = table.column("ts").combine_chunks()
-    return col.view(pa.int64())
+    """The ``ts`` column as int64 ns (a zero-copy view when it is one chunk)."""
+    return single_chunk(table.column("ts")).view(pa.int64())
 
 
-def is_sorted(table: pa.Table, ts: np.ndarray[Any, Any], keys: list[str]) -> bool:
-    """Whether rows are already ordered by ``ts`` then the other ``keys`` (vectorised).
+def single_chunk(col: pa.ChunkedArray) -> pa.Array:
+    """``col`` as one array: its only chunk as it is (no copy), else the chunks combined."""
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
+def _neighbours(col: pa.ChunkedArray, op: str) -> np.ndarray[Any, Any]:
+    """``op(col[i], col[i + 1])`` for every row but the last, as numpy booleans: one
+    vectorised comparison of the column with itself shifted by a row (zero-copy slices),
+    cheaper per page than gathering the tied rows first. Nulls compare as False."""
+    arr = single_chunk(col)
+    out = getattr(pc, op)(arr.slice(0, len(arr) - 1), arr.slice(1))
+    if out.null_count:
+        out = pc.fill_null(out, False)
+    return np.asarray(out.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def is_sorted(
+    table: pa.Table, ts: np.ndarray[Any, Any], keys: list[str], *, strict: bool = False
+) -> bool:
+    """Whether rows are already ordered by ``ts`` then the other ``keys`` (vectorised);
+    with ``strict``, also that no two rows are equal on all ``keys`` (no repeats).
 
     Sorting a page by a string column costs more than parsing it; most pages arrive in
     order (or exactly reversed, which a newest-first exchange's caller flips cheaply).
@@ -139,18 +177,19 @@ def is_sorted(table: pa.Table, ts: np.ndarray[Any, Any], keys: list[str]) -> boo
     if len(ts) < 2:
         return True
     step = np.diff(ts)
-    if (step < 0).any():
+    if step.min() < 0:
         return False
-    ties = np.flatnonzero(step == 0)
-    for key in keys[1:]:
-        if len(ties) == 0:
+    tied = step == 0  # rows equal on every key compared so far, with their successor
+    for i, key in enumerate(keys[1:], 2):
+        if not tied.any():
             return True
-        col = table.column(key).combine_chunks()
-        a, b = col.take(pa.array(ties)), col.take(pa.array(ties + 1))
-        if pc.any(pc.greater(a, b)).as_py():
+        col = table.column(key)
+        if i == len(keys):  # the last key: one comparison says it all
+            return not (tied & ~_neighbours(col, "less" if strict else "less_equal")).any()
+        if (tied & _neighbours(col, "greater")).any():
             return False
-        ties = ties[pc.equal(a, b).to_numpy(zero_copy_only=False)]
-    return True
+        tied &= _neighbours(col, "equal")
+    return not (strict and tied.any())
 
 
 def require_on_span_grid(ts_ns: pa.Array, span: Span, *, exchange: str, what: str) -> None:

@@ -51,9 +51,12 @@ log = logging.getLogger("dccd.storage")
 ROW_GROUP_ROWS = 1 << 20
 # Rows of a streamed day written per row group (bounds the memory of a trades download).
 STREAM_GROUP_ROWS = 1 << 17
-_NEG_INF_TS = -(1 << 63)
 COMPRESSION = "zstd"
 _NEG_INF = -(1 << 63)
+# Columns never dictionary-encoded: the key columns (ts, a trade's id) are near-unique, so
+# a dictionary only costs CPU until the writer falls back to plain pages. The others
+# (side, prices, amounts) repeat and shrink with one. Either way any reader reads them.
+_NO_DICTIONARY = ("ts", "id")
 
 
 # -- file I/O and merging (shared with the reader) ---------------------------------------
@@ -105,21 +108,24 @@ def read_data_file(path: Path, key: SeriesKey) -> pa.Table | None:
         raise StorageError(f"the existing file {path} was left as it is: {exc}") from exc
 
 
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """The Parquet writer settings of every data file of a series of ``schema``."""
+    n_sort = 1 if "id" not in schema.names else 2  # ts, then id for trades
+    return {
+        "compression": COMPRESSION,
+        "use_dictionary": [n for n in schema.names if n not in _NO_DICTIONARY],
+        # Declares the sort order in the footer; engines may skip a sort on read.
+        "sorting_columns": [pq.SortingColumn(i) for i in range(n_sort)],
+    }
+
+
 def write_data_file(path: Path, table: pa.Table, metadata: dict[str, str]) -> int:
     """Write ``table`` (sorted, unique) to ``path`` atomically; returns the file's size."""
     table = table.replace_schema_metadata(metadata)
-    n_sort = 1 if "id" not in table.column_names else 2  # ts, then id for trades
-    sorting = [pq.SortingColumn(i) for i in range(n_sort)]
 
     def write(tmp: Path) -> None:
-        pq.write_table(
-            table,
-            str(tmp),
-            compression=COMPRESSION,
-            row_group_size=ROW_GROUP_ROWS,
-            # Declares the sort order in the footer; engines may skip a sort on read.
-            sorting_columns=sorting,
-        )
+        pq.write_table(table, str(tmp), row_group_size=ROW_GROUP_ROWS,
+                       **parquet_options(table.schema))
 
     return atomic_write(path, write)
 
@@ -200,18 +206,25 @@ class WriteStats:
 class _Stream:
     """A new day of trades written to its temporary file a row group at a time, so memory
     holds a row group, not the day (a busy day is a million rows). Renamed into place
-    when the day is complete, like every other write."""
+    when the day is complete, like every other write.
+
+    Rows are staged as they come and checked a row group at a time, just before it is
+    written — one vectorised pass over ~100 pages instead of a few compute calls per page.
+    """
 
     tmp: Path
     writer: pq.ParquetWriter | None = None
     staged: list[pa.Table] = field(default_factory=list)
     staged_rows: int = 0
     written_rows: int = 0
-    last_ts: int = _NEG_INF_TS
-    last_ids: pa.Array | None = None  # the ids at last_ts (a page seam may repeat them)
+    # (ts, id) of the last row written: the next row group must start after it.
+    last: tuple[int, str] | None = None
     # Ids as integers (most exchanges'), 8 bytes a row, to prove them unique at the end
     # without reading the day back; None once an id is not an integer.
     numeric_ids: list[npt.NDArray[np.int64]] | None = field(default_factory=list)
+    # Every numeric id so far above the one before (exchanges that number their trades):
+    # then they are unique without sorting the day's ids.
+    ids_rising: bool = True
 
 
 @dataclass
@@ -238,6 +251,7 @@ class SeriesWriter:
         self.directory = key.dir(self.root)
         self._metadata = dict(file_metadata(key, native_symbol=native_symbol, version=version))
         self._buffer: dict[int, _Pending] = {}  # by partition start; one between calls
+        self._last_pending: _Pending | None = None  # the partition the last rows went to
         # All received rows with ts < _frontier are buffered or on disk.
         self._frontier = _NEG_INF
         self._last_end = _NEG_INF
@@ -273,32 +287,28 @@ class SeriesWriter:
             return
         table = conform(piece.table, self.key)
         ts = ts_ns_column(table).to_numpy() if table.num_rows else np.empty(0, np.int64)
-        if len(ts) and (ts.min() < piece.start_ns or ts.max() >= piece.end_ns):
-            raise ValueError(
-                f"chunk [{piece.start_ns}, {piece.end_ns}) has rows outside its range "
-                f"(ts {int(ts.min())} .. {int(ts.max())}); the paginator must filter them"
-            )
         if len(ts) > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
             order = pc.sort_indices(
                 table, sort_keys=[(c, "ascending") for c in self.key.sort_columns]
             )
             table = table.take(order)
             ts = ts_ns_column(table).to_numpy()
+        if len(ts) and (ts[0] < piece.start_ns or ts[-1] >= piece.end_ns):
+            raise ValueError(
+                f"chunk [{piece.start_ns}, {piece.end_ns}) has rows outside its range "
+                f"(ts {int(ts[0])} .. {int(ts[-1])}); the paginator must filter them"
+            )
         if piece.start_ns < piece.end_ns:
             self._pending_fetched = union(self._pending_fetched, [(piece.start_ns, piece.end_ns)])
         i = 0
         while i < len(ts):
-            part = partition_for(self.key.kind, int(ts[i]))
-            # Every row before ts[i] has been placed: partitions ending by then are complete.
-            self._advance(int(ts[i]))
-            j = int(np.searchsorted(ts, part.end_ns, side="left"))
-            pending = self._buffer.get(part.start_ns)
-            if pending is None:
-                pending = self._buffer[part.start_ns] = _Pending(part, int(ts[i]))
-                path = self.directory / part.name
-                if self.key.kind == "trades" and not path.exists():
-                    pending.stream = _Stream(temp_path_for(path))
-            self._append(pending, table.slice(i, j - i))
+            t = int(ts[i])
+            # Every row before t has been placed: partitions ending by then are complete.
+            self._advance(t)
+            pending = self._pending_at(t)
+            j = len(ts) if ts[-1] < pending.partition.end_ns else int(
+                np.searchsorted(ts, pending.partition.end_ns, side="left"))
+            self._append(pending, table.slice(i, j - i) if i or j < len(ts) else table)
             i = j
         self._advance(piece.end_ns)
 
@@ -380,6 +390,23 @@ class SeriesWriter:
         if done:
             self._flush(done, commit_anyway=False)
 
+    def _pending_at(self, ts: int) -> _Pending:
+        """The buffered partition holding time ``ts``, started if there is none yet."""
+        last = self._last_pending
+        if last is not None and last.partition.contains(ts) and (
+            self._buffer.get(last.partition.start_ns) is last
+        ):
+            return last  # the usual case: the next page of the partition being filled
+        part = partition_for(self.key.kind, ts)
+        pending = self._buffer.get(part.start_ns)
+        if pending is None:
+            pending = self._buffer[part.start_ns] = _Pending(part, ts)
+            path = self.directory / part.name
+            if self.key.kind == "trades" and not path.exists():
+                pending.stream = _Stream(temp_path_for(path))
+        self._last_pending = pending
+        return pending
+
     def _buffered(self) -> list[_Pending]:
         return sorted(self._buffer.values(), key=lambda p: p.partition.start_ns)
 
@@ -407,66 +434,70 @@ class SeriesWriter:
         """Add a slice of rows (sorted by ts) to a partition: in memory, or streamed."""
         pending.rows += table.num_rows
         st = pending.stream
-        if st is not None and not self._continues(st, table):
-            self._unstream(pending)  # out of order or repeated: merge it the careful way
-            st = None
         if st is None:
             pending.tables.append(table)
             return
-        ts = ts_ns_column(table).to_numpy()
-        last = int(ts[-1])
-        at_last = table.column("id").filter(pc.equal(table.column("ts"), table.column("ts")[-1]))
-        st.last_ids = at_last.combine_chunks() if last > st.last_ts else pa.concat_arrays(
-            [st.last_ids, at_last.combine_chunks()] if st.last_ids is not None else [at_last.combine_chunks()]
-        )
-        st.last_ts = last
-        if st.numeric_ids is not None:
-            try:
-                st.numeric_ids.append(pc.cast(table.column("id"), pa.int64()).to_numpy())
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                st.numeric_ids = None
         st.staged.append(table)
         st.staged_rows += table.num_rows
         if st.staged_rows >= STREAM_GROUP_ROWS:
-            self._write_staged(st)
+            self._write_staged(pending)
 
     @staticmethod
-    def _continues(st: _Stream, table: pa.Table) -> bool:
-        """Whether ``table`` extends the streamed rows in (ts, id) order, repeating none."""
-        ts = ts_ns_column(table).to_numpy()
-        if not is_sorted(table, ts, ["ts", "id"]):
+    def _continues(st: _Stream, batch: pa.Table) -> bool:
+        """Whether ``batch`` extends the streamed rows in (ts, id) order, repeating none."""
+        ts = ts_ns_column(batch).to_numpy()
+        if not is_sorted(batch, ts, ["ts", "id"], strict=True):
             return False
-        if len(ts) > 1:
-            ids = table.column("id").combine_chunks()
-            same = (ts[1:] == ts[:-1]) & pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1)).to_numpy(
-                zero_copy_only=False
-            )
-            if same.any():
-                return False
-        first = int(ts[0])
-        if first > st.last_ts:
-            return True
-        if first < st.last_ts or st.last_ids is None:
+        ids = batch.column("id")
+        # Python compares str by code point, Arrow by UTF-8 byte: the same order.
+        first: tuple[int, str] = (int(ts[0]), ids[0].as_py())
+        if st.last is not None and first <= st.last:
             return False
-        head = table.column("id").filter(pc.equal(table.column("ts"), table.column("ts")[0]))
-        return bool(pc.all(pc.greater(head, pc.max(st.last_ids))).as_py())
+        st.last = (int(ts[-1]), ids[-1].as_py())
+        return True
 
-    def _write_staged(self, st: _Stream) -> None:
-        if not st.staged:
+    @staticmethod
+    def _note_ids(st: _Stream, batch: pa.Table) -> None:
+        """Keep a row group's ids as integers, to prove the day's unique when it ends."""
+        if st.numeric_ids is None:
             return
+        try:
+            nums = np.asarray(pc.cast(batch.column("id"), pa.int64()).to_numpy(), np.int64)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            st.numeric_ids = None
+            return
+        if st.ids_rising:
+            after = not st.numeric_ids or nums[0] > st.numeric_ids[-1][-1]
+            st.ids_rising = bool(after and np.all(nums[1:] > nums[:-1]))
+        st.numeric_ids.append(nums)
+
+    def _write_staged(self, pending: _Pending) -> bool:
+        """Check the staged rows and write them as one row group; False when they do not
+        extend the streamed rows in order, and the day goes back to memory to be merged."""
+        st = pending.stream
+        assert st is not None
+        if not st.staged:
+            return True
         batch = pa.concat_tables(st.staged)
+        if not self._continues(st, batch):
+            self._unstream(pending)  # out of order or repeated: merge it the careful way
+            return False
+        self._note_ids(st, batch)
         try:
             if st.writer is None:
                 ensure_dir(self.directory)
                 st.writer = pq.ParquetWriter(
                     str(st.tmp), self.key.schema.with_metadata(self._metadata),
-                    compression=COMPRESSION, sorting_columns=[pq.SortingColumn(0), pq.SortingColumn(1)],
+                    **parquet_options(self.key.schema),
                 )
-            st.writer.write_table(batch, row_group_size=STREAM_GROUP_ROWS)
+            # The whole batch as one row group (unless it is a huge chunk): never a small
+            # remainder group after a full one.
+            st.writer.write_table(batch, row_group_size=min(batch.num_rows, ROW_GROUP_ROWS))
         except OSError as exc:
             raise storage_error("write", st.tmp, exc) from exc
         st.written_rows += batch.num_rows
         st.staged, st.staged_rows = [], 0
+        return True
 
     def _drop_stream(self, pending: _Pending) -> None:
         st = pending.stream
@@ -502,13 +533,16 @@ class SeriesWriter:
         if path.exists():  # another writer stored this day meanwhile: merge with it
             self._unstream(pending)
             return False
-        self._write_staged(st)
+        if not self._write_staged(pending):
+            return False
         try:
             if st.writer is None:
                 return True  # nothing was streamed (every slice went to memory)
             st.writer.close()
             st.writer = None
-            if st.numeric_ids is not None:
+            if st.numeric_ids is not None and st.ids_rising:
+                unique = True
+            elif st.numeric_ids is not None:
                 nums = np.sort(np.concatenate(st.numeric_ids))
                 unique = not bool((nums[1:] == nums[:-1]).any())
             else:

@@ -12,7 +12,13 @@ import pytest
 
 from dccd_cli.chunk import Chunk, FailedRange
 from dccd_cli.errors import BannedError, ServerError
-from dccd_cli.paginate import ohlc_windows, paginate_ohlc, paginate_trades, trade_windows
+from dccd_cli.paginate import (
+    clip_sorted,
+    ohlc_windows,
+    paginate_ohlc,
+    paginate_trades,
+    trade_windows,
+)
 from dccd_cli.schema import ohlc_table, trades_table
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, Span
 
@@ -183,3 +189,49 @@ async def test_backward_trades_drain_each_window_to_its_start() -> None:
     assert len(ids) == len(set(ids))
     assert sorted(ids, key=int) == [r[1] for r in source]
     assert [p.start_ns for p in pieces] == sorted(p.start_ns for p in pieces)
+
+
+def make_id_pager(source: list[tuple[int, str]]) -> Any:
+    """An exchange that pages by trade id from the next id on (Binance's ``fromId``): a page
+    may begin inside the instant the previous one ended in, repeating nothing."""
+    times = [r[0] for r in source]
+
+    async def fetch(w0: int, w1: int, limit: int, cursor: Any) -> tuple[pa.Table, Any]:
+        lo = bisect.bisect_left(times, w0) if cursor is None else cursor
+        rows = source[lo:min(bisect.bisect_left(times, w1), lo + limit)]
+        await asyncio.sleep(0)
+        t = trades_table([r[0] for r in rows], [r[1] for r in rows], [1.0] * len(rows), [1.0] * len(rows), None)
+        return t, (None if len(rows) < limit else lo + len(rows))
+
+    return fetch
+
+
+async def test_trades_paged_by_id_keep_every_trade_of_a_split_instant_once() -> None:
+    source = [(t, f"{i:07d}") for i, (t, _) in enumerate(trade_source(1))]
+    pieces = await collect(paginate_trades(make_id_pager(source), 30, T0, T0 + DAY_NS, concurrency=5))
+    rows = [(t, i) for p in pieces
+            for t, i in zip(p.table.column("ts").cast(pa.int64()).to_pylist(), p.table.column("id").to_pylist())]
+    assert rows == source  # in (ts, id) order, each trade once, the bursts of 40 split over pages
+    assert all(a.end_ns == b.start_ns for a, b in zip(pieces, pieces[1:]))
+
+
+def test_clip_sorted_drops_rows_outside_the_window_and_sorts_by_ts_then_id() -> None:
+    ts = [T0 + 5, T0 + 1, T0 + 9, T0 + 1, T0 - 1, T0 + 10]
+    page = trades_table(ts, ["e", "b", "f", "a", "z", "y"], [1.0] * 6, [1.0] * 6, None)
+    got = clip_sorted(page, T0, T0 + 10, ["ts", "id"])
+    assert got.column("id").to_pylist() == ["a", "b", "e", "f"]
+    inside = clip_sorted(got, T0, T0 + 10, ["ts", "id"])
+    assert inside is got  # already clipped and sorted: handed on as it is
+
+
+async def test_ohlc_a_bar_repeated_in_a_page_is_kept_once_the_last_version() -> None:
+    span = Span.parse("1m")
+
+    async def fetch(w0: int, w1: int, limit: int) -> pa.Table:
+        ts = [T0, T0 + MINUTE_NS, T0 + MINUTE_NS, T0 + 2 * MINUTE_NS]
+        return ohlc_table(ts, [1.0] * 4, [2.0] * 4, [0.5] * 4, [1.0, 1.0, 9.0, 1.0], [1.0] * 4)
+
+    pieces = await collect(paginate_ohlc(fetch, 100, T0, T0 + 3 * MINUTE_NS, span))
+    table = pieces[0].table
+    assert table.column("ts").cast(pa.int64()).to_pylist() == [T0 + k * MINUTE_NS for k in range(3)]
+    assert table.column("close").to_pylist() == [1.0, 9.0, 1.0]

@@ -7,6 +7,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dccd_cli.chunk import Chunk
 from dccd_cli.schema import trades_table
@@ -84,3 +86,100 @@ def test_an_existing_day_is_merged_and_newer_rows_win(tmp_path: Path) -> None:
     stats = w.close()
     assert stats.rows_added == 10
     assert read_series(tmp_path, KEY).column("id").to_pylist() == [f"{i:02d}" for i in range(25)]
+
+
+# -- the order and uniqueness checks run once per row group, not per page ----------------
+
+
+def stored(root: Path) -> list[tuple[int, str]]:
+    table = read_series(root, KEY)
+    return list(zip(table.column("ts").cast(pa.int64()).to_pylist(), table.column("id").to_pylist()))
+
+
+def row_groups(root: Path) -> list[int]:
+    meta = pq.ParquetFile(KEY.dir(root) / "2024-01-01.parquet").metadata
+    return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+
+@pytest.mark.parametrize("group_rows", [10, 1000])  # the seam between or inside a row group
+def test_a_row_repeated_in_the_next_page_is_stored_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group_rows: int
+) -> None:
+    monkeypatch.setattr(writer_module, "STREAM_GROUP_ROWS", group_rows)
+    w = writer(tmp_path)
+    w.add(Chunk(T0, T0 + 100, trades([T0 + i for i in range(10)], [f"{i:02d}" for i in range(10)])))
+    # a page that repeats a trade of its own instant (an exchange resuming *at* a time)
+    w.add(Chunk(T0 + 100, T0 + 200, trades([T0 + 100, T0 + 100, T0 + 101], ["10", "10", "11"])))
+    w.add(Chunk(T0 + 200, T0 + DAY, trades([], [])))
+    assert w.close().rows_added == 12
+    assert stored(tmp_path) == [(T0 + i + 90 * (i >= 10), f"{i:02d}") for i in range(12)]
+
+
+@pytest.mark.parametrize("group_rows", [3, 1000])
+def test_trades_of_one_instant_out_of_id_order_are_sorted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group_rows: int
+) -> None:
+    monkeypatch.setattr(writer_module, "STREAM_GROUP_ROWS", group_rows)
+    w = writer(tmp_path)
+    w.add(Chunk(T0, T0 + 100, trades([T0 + 1, T0 + 2, T0 + 3], ["1", "2", "3"])))
+    # sorted by ts, but not by id within the instant T0 + 150
+    w.add(Chunk(T0 + 100, T0 + 200, trades([T0 + 150, T0 + 150, T0 + 150], ["6", "4", "5"])))
+    w.add(Chunk(T0 + 200, T0 + DAY, trades([T0 + 300], ["7"])))
+    assert w.close().rows_added == 7
+    assert stored(tmp_path) == [(T0 + 1, "1"), (T0 + 2, "2"), (T0 + 3, "3"), (T0 + 150, "4"),
+                                (T0 + 150, "5"), (T0 + 150, "6"), (T0 + 300, "7")]
+
+
+def test_a_numeric_id_repeated_at_a_later_instant_is_caught_when_the_day_ends(tmp_path: Path) -> None:
+    w = writer(tmp_path)  # ids not rising (5 after 7): proven unique by sorting them
+    w.add(Chunk(T0, T0 + 100, trades([T0 + i for i in range(12)], ["7", *map(str, range(11))])))
+    w.add(Chunk(T0 + 100, T0 + 200, trades([T0 + 150], ["3"])))
+    w.add(Chunk(T0 + 200, T0 + DAY, trades([], [])))
+    assert w.close().rows_added == 11
+    got = stored(tmp_path)
+    assert len(got) == 11 and (T0 + 150, "3") in got and (T0 + 4, "3") not in got
+
+
+def test_streamed_row_groups_are_full_and_keys_are_not_dictionary_encoded(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    for k in range(9):  # pages of 7 rows: a group is written once 10 rows or more are staged
+        ts = [T0 + k * 100 + i for i in range(7)]
+        w.add(Chunk(T0 + k * 100, T0 + (k + 1) * 100, trades(ts, [f"{k}{i}" for i in range(7)])))
+    w.add(Chunk(T0 + 900, T0 + DAY, trades([], [])))
+    w.close()
+    groups = row_groups(tmp_path)
+    assert sum(groups) == 63 and all(n >= 10 for n in groups[:-1]), groups
+    meta = pq.ParquetFile(KEY.dir(tmp_path) / "2024-01-01.parquet").metadata
+    encodings = {meta.schema.column(i).name: meta.row_group(0).column(i).encodings for i in range(5)}
+    assert "RLE_DICTIONARY" not in encodings["ts"] and "RLE_DICTIONARY" not in encodings["id"]
+    assert "RLE_DICTIONARY" in encodings["side"]
+
+
+_page_rows = st.lists(st.tuples(st.integers(0, 9), st.integers(0, 14)), max_size=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(pages=st.lists(_page_rows, min_size=1, max_size=8), numeric=st.booleans(),
+       group_rows=st.sampled_from([1, 4, 10, 1000]))
+def test_streamed_days_match_a_dict_model(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+    pages: list[list[tuple[int, int]]], numeric: bool, group_rows: int,
+) -> None:
+    """Pages of (instant, id) rows, in any order inside a page, repeated within a page or
+    seen again at a later instant: stored unique on id (the newest wins), sorted by ts, id."""
+    monkeypatch.setattr(writer_module, "STREAM_GROUP_ROWS", group_rows)
+    root = tmp_path_factory.mktemp("streamed")
+    name = str if numeric else (lambda i: f"t{i}")
+    model: dict[str, int] = {}
+    w = writer(root)
+    for k, rows in enumerate(pages):
+        at = {i: T0 + k * 10 + t for t, i in rows}  # one instant per id within a page
+        ts = [at[i] for _, i in rows]
+        w.add(Chunk(T0 + k * 10, T0 + (k + 1) * 10, trades(ts, [name(i) for _, i in rows])))
+        model.update({name(i): t for i, t in at.items()})
+    w.add(Chunk(T0 + len(pages) * 10, T0 + DAY, trades([], [])))
+    assert w.close().rows_added == len(model)
+    expected = sorted((t, i) for i, t in model.items())
+    assert (stored(root) if model else []) == expected
+    assert not [p for p in KEY.dir(root).iterdir() if is_temp_name(p.name)]
