@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dccd_cli.capability import Adapter, Capability, Market, RateLimit
+from dccd_cli.colscan import Layout, scan
 from dccd_cli.errors import DccdError, ProtocolError, ServerError
 from dccd_cli.http import exchange_message
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
@@ -28,6 +29,31 @@ _INTERVALS = ("1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M").split()
 _AGG_TRADE = pa.struct(
     [("a", pa.int64()), ("p", pa.string()), ("q", pa.string()), ("T", pa.int64()), ("m", pa.bool_())]
 )
+
+
+_SIDES = pa.array(["buy", "sell"])  # the taker's side, by ``m`` (the buyer was the maker)
+
+# The exact shapes of the two pages, read straight into columns by dccd_cli.colscan (no
+# Python object per cell); any other body — an error object, whitespace, a changed field —
+# is parsed as JSON instead, by the code below that was there first.
+_AGG_TRADES = Layout.objects(
+    a="int", p="dec", q="dec", f="int", l="int", T="int", m="bool", M="bool",
+    keep=("a", "p", "q", "T", "m"),
+)
+_KLINES = Layout.arrays(
+    open_time="int", open="dec", high="dec", low="dec", close="dec", volume="dec",
+    close_time="int", quote_volume="dec", trades="int", taker_base="dec", taker_quote="dec",
+    ignore="str",
+    keep=("open_time", "open", "high", "low", "close", "volume", "quote_volume", "trades"),
+)
+
+
+def _scan_trades(body: bytes) -> dict[str, pa.Array] | None:
+    return scan(body, _AGG_TRADES)
+
+
+def _scan_klines(body: bytes) -> dict[str, pa.Array] | None:
+    return scan(body, _KLINES)
 
 
 def _ms(ns: int) -> int:
@@ -65,8 +91,10 @@ class BinanceAdapter(Adapter):
     # [C] 6000 weight per minute per IP, counted per window and reported in every reply.
     rate_limit = RateLimit(capacity=6000, window_s=60, used_weight_header="X-MBX-USED-WEIGHT-1M",
                            counts_per_window=True)
+    # 16 windows in flight: with window mode's burst, round trips (not the budget) bound a
+    # download of up to a window's worth of requests (~2800 klines).
     ohlc = Capability(
-        kind="ohlc", max_per_request=1000, page_direction="forward", weight=2,
+        kind="ohlc", max_per_request=1000, page_direction="forward", weight=2, concurrency=16,
         spans={s: s for s in _INTERVALS},
     )
     # Aggregate trade ids are consecutive and ``fromId`` pages by them: dccd proves every
@@ -103,7 +131,7 @@ class BinanceAdapter(Adapter):
         "0.01575800", "0.01577100", "148976.11427815", 1499644799999, "2434.19055334", 308,
         "1756.87402397", "28.46694368", "0"]`` (open time, O, H, L, C, volume, close time,
         quote volume, trade count, taker buy base, taker buy quote, ignore)."""
-        rows = await self.http.get_json(
+        reply = await self.http.get(
             "/api/v3/klines",
             {
                 "symbol": market.native,
@@ -113,7 +141,13 @@ class BinanceAdapter(Adapter):
                 "limit": limit,
             },
             weight=2,
+            decode=_scan_klines,
         )
+        if (c := reply.decoded) is not None:
+            open_time = pa.array(c["open_time"].to_numpy() * MS)
+            return ohlc_table(open_time, c["open"], c["high"], c["low"], c["close"], c["volume"],
+                              quote_volume=c["quote_volume"], trades=c["trades"])
+        rows = reply.json
         if not isinstance(rows, list):
             raise ProtocolError(f"klines: expected a list, got {type(rows).__name__}", exchange=self.name)
         if not rows:
@@ -139,25 +173,35 @@ class BinanceAdapter(Adapter):
             params["endTime"] = _ms(end_ns - 1)
         else:
             params["fromId"] = cursor
-        items = await self.http.get_json("/api/v3/aggTrades", params, weight=4)
-        if not isinstance(items, list):
-            raise ProtocolError(f"aggTrades: expected a list, got {type(items).__name__}", exchange=self.name)
-        if not items:
-            return empty_trades(), None
-        arr = pa.array(items, type=_AGG_TRADE)
-        ids = arr.field("a")
-        times = arr.field("T")
+        reply = await self.http.get("/api/v3/aggTrades", params, weight=4, decode=_scan_trades)
+        cols: dict[str, pa.Array] | None = reply.decoded
+        if cols is not None:
+            # Scanned: no nulls, so numpy does the per-row arithmetic (a pyarrow.compute call
+            # costs more than the work on a page).
+            sides = _SIDES.take(pa.array(cols["m"].to_numpy(zero_copy_only=False).view(np.uint8)))
+        else:
+            items = reply.json
+            if not isinstance(items, list):
+                raise ProtocolError(f"aggTrades: expected a list, got {type(items).__name__}",
+                                    exchange=self.name)
+            if not items:
+                return empty_trades(), None
+            arr = pa.array(items, type=_AGG_TRADE)
+            cols = {name: arr.field(name) for name in ("a", "p", "q", "T", "m")}
+            sides = pc.if_else(cols["m"], "sell", "buy")
+        ids = cols["a"].to_numpy()
+        times = cols["T"].to_numpy()
         table = trades_table(
-            pc.multiply(times, MS),
-            ids,
-            arr.field("p"),
-            arr.field("q"),
-            pc.if_else(arr.field("m"), "sell", "buy"),
+            pa.array(times * MS),
+            cols["a"],
+            cols["p"],  # float64 when scanned, decimal strings when parsed: cast alike
+            cols["q"],
+            sides,
         )
-        if cursor is not None and pc.min(ids).as_py() > cursor:
-            raise ProtocolError(f"aggTrades from id {cursor} began at id {pc.min(ids).as_py()}: "
+        if cursor is not None and int(ids.min()) > cursor:
+            raise ProtocolError(f"aggTrades from id {cursor} began at id {int(ids.min())}: "
                                 "ids were skipped", exchange=self.name)
-        return table, _next_cursor(ids.to_numpy(), times.to_numpy(), cursor, start_ns, end_ns, limit)
+        return table, _next_cursor(ids, times, cursor, start_ns, end_ns, limit)
 
     async def first_data_ns(self, market: Market, kind: str, span: str | None) -> int | None:
         if kind == "ohlc":

@@ -5,11 +5,14 @@ job of a command, so they share connections and — through ``ratelimit.bucket_f
 request budget. Each request:
 
 1. waits for its weight from the exchange's ``TokenBucket``;
-2. sends ``GET base_url + path`` (total timeout per attempt; TLS always verified);
+2. sends ``GET base_url + path`` (total timeout per attempt; TLS always verified) —
+   straight to dccd's transport when nothing calls for httpx's client (``_send``);
 3. feeds the bucket the exchange's usage header and records the ``Date`` header;
-4. asks the adapter's ``check`` hook whether the reply is an error in disguise (Kraken's
+4. reads a 2xx body with the caller's ``decode`` if it has one (Binance's pages straight
+   into columns), else as JSON;
+5. asks the adapter's ``check`` hook whether the reply is an error in disguise (Kraken's
    errors arrive with HTTP 200, Bitfinex's as ``["error", 11010, ...]``), then applies the
-   generic rules: 2xx → JSON; 429 → wait Retry-After with the whole exchange paused, not
+   generic rules: 2xx → the data; 429 → wait Retry-After with the whole exchange paused, not
    counted as a retry; 418 → ``BannedError`` now and for every later request; 5xx,
    network errors, unparsable 2xx bodies → exponential backoff with full jitter; other
    4xx → ``ExchangeError`` with the exchange's own message.
@@ -52,11 +55,12 @@ from .errors import (
     UsageError,
 )
 from .ratelimit import Clock, Sleep, TokenBucket, bucket_for
-from .transport import make_transport
+from .transport import StreamTransport, make_transport, proxy_configured
 
 __all__ = [
     "AsyncHTTPClient",
     "Check",
+    "Decode",
     "HTTPStats",
     "Response",
     "env_options",
@@ -71,10 +75,18 @@ log = logging.getLogger("dccd.http")
 #: An adapter's reply inspector: (status, headers, parsed JSON or None) -> an error or None.
 Check = Callable[[int, Mapping[str, str], Any], DccdError | None]
 
+#: A caller's fast reader of a 2xx body: its data when the body is exactly in the shape the
+#: caller expects, else None (then the body is parsed as JSON, as without it).
+Decode = Callable[[bytes], Any]
+
 _USER_AGENT = "dccd/0.1 (+bulk historical market data)"
 _WINDOW_RE = re.compile(r"-(\d+)([smhd])$", re.IGNORECASE)
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _QueryPairs = list[tuple[str, str | int | float | bool | None]]
+#: A plain reply read without httpx's client: status, headers, body.
+_Plain = tuple[int, httpx.Headers, bytes]
+#: Reply headers that need httpx's client: a cookie to keep, a body to decompress.
+_NOT_PLAIN = frozenset({b"set-cookie", b"content-encoding"})
 _Table = dict[tuple[str, str], "AsyncHTTPClient"]
 
 
@@ -179,12 +191,14 @@ def _caused(err: FetchError, exc: BaseException) -> FetchError:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A successful reply: status, headers (case-insensitive), parsed JSON and the URL."""
+    """A successful reply: status, headers (case-insensitive), parsed JSON and the URL; or,
+    when the request's ``decode`` read the body, its result in ``decoded`` (``json`` None)."""
 
     status: int
     headers: Mapping[str, str]
     json: Any
     url: str
+    decoded: Any = None
 
 
 @dataclass(slots=True)
@@ -260,14 +274,25 @@ class AsyncHTTPClient:
         self._clock = clock
         self._wall = wall_clock
         self._jitter = jitter
+        used = transport if transport is not None else make_transport()
         self._client = httpx.AsyncClient(
-            transport=transport if transport is not None else make_transport(),
+            transport=used,
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": _USER_AGENT, "Accept": "application/json", **(headers or {})},
             follow_redirects=True,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             auth=auth,
         )
+        # Plain requests skip httpx's client — its request and response objects, auth,
+        # cookie and redirect flows cost more CPU than our transport's whole exchange — and
+        # go to our transport directly with the very headers httpx would send. httpx still
+        # handles all else: credentials, proxies, other transports (tests' mocks), and any
+        # reply that is not a plain 2xx (redirects, cookies, compressed bodies, errors).
+        self._direct: StreamTransport | None = None
+        if isinstance(used, StreamTransport) and auth is None and not proxy_configured():
+            self._direct = used
+        self._heads: dict[tuple[str, str, int], bytes] = {}  # request headers, per origin
+        self._date_memo: tuple[str, float | None] = ("", None)  # the last Date header, parsed
         self.stats = HTTPStats()
         #: The exchange's clock (ns, whole seconds) from the Date header of the latest reply.
         self.last_server_date_ns: int | None = None
@@ -373,15 +398,23 @@ class AsyncHTTPClient:
         *,
         weight: int = 1,
         check: Check | None = None,
+        decode: Decode | None = None,
     ) -> Response:
         """GET ``base_url + path`` (or an absolute URL) and return the whole reply.
 
-        ``check`` overrides the client's hook for this request. Raises a ``FetchError``
-        once retries, or rate-limit waits, are exhausted.
+        ``check`` overrides the client's hook for this request. ``decode`` reads a 2xx body
+        before any JSON parsing (``Response.decoded``); when it returns None the body is
+        parsed and checked as usual. A body it reads is data in the caller's exact shape,
+        which no error reply has: the check hook sees it as ``parsed``, in place of the
+        JSON. Raises a ``FetchError`` once retries, or rate-limit waits, are exhausted.
         """
-        url = httpx.URL(path if "://" in path else self.base_url + path)
-        if params:
-            url = url.copy_merge_params(_query(params))
+        target = path if "://" in path else self.base_url + path
+        if params and "?" not in target:
+            url = httpx.URL(target, params=_query(params))  # as below, with one parse less
+        else:
+            url = httpx.URL(target)
+            if params:
+                url = url.copy_merge_params(_query(params))
         shown = _redact(url)
         hook = check if check is not None else self.check
         retries = waits = 0
@@ -390,7 +423,7 @@ class AsyncHTTPClient:
             if self.bucket is not None:
                 await self.bucket.acquire(weight)
                 self._raise_if_banned(shown)  # the ban may have come while we queued
-            response, err = await self._attempt(url, shown, hook)
+            response, err = await self._attempt(url, shown, hook, decode)
             if response is not None:
                 return response
             assert err is not None
@@ -437,7 +470,7 @@ class AsyncHTTPClient:
         return self._jitter() * min(self.backoff_cap, self.backoff_base * 2.0**attempt)
 
     async def _attempt(
-        self, url: httpx.URL, shown: str, hook: Check | None
+        self, url: httpx.URL, shown: str, hook: Check | None, decode: Decode | None = None
     ) -> tuple[Response | None, FetchError | None]:
         """One request: a reply, or the error to act on; raises errors not worth retrying."""
         self.stats.requests += 1
@@ -448,7 +481,7 @@ class AsyncHTTPClient:
         try:
             # httpx's timeout is per phase (connect, each read); this bounds the whole attempt.
             async with asyncio.timeout(self.timeout):
-                reply = await self._client.get(url)
+                sent = await self._send(url)
         except (TimeoutError, httpx.TimeoutException) as exc:
             return None, _caused(NetworkError(f"no reply within {self.timeout:g} s", **where), exc)
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.TooManyRedirects) as exc:
@@ -462,23 +495,33 @@ class AsyncHTTPClient:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise NetworkError(f"cannot request: {exc}", **where) from exc
 
-        status, headers, body = reply.status_code, reply.headers, reply.content
-        # Wire bytes when the transport counted them (compressed), else the body's length.
-        self.stats.bytes_received += reply.num_bytes_downloaded or len(body)
+        reply: httpx.Response | None = None
+        if isinstance(sent, tuple):
+            status, headers, body = sent
+            self.stats.bytes_received += len(body)
+        else:
+            reply = sent
+            status, headers, body = reply.status_code, reply.headers, reply.content
+            # Wire bytes when the transport counted them (compressed), else the body's length.
+            self.stats.bytes_received += reply.num_bytes_downloaded or len(body)
         server_now = self._observe(headers)
         parsed: Any = None
+        decoded: Any = None
         bad_json: orjson.JSONDecodeError | None = None
-        try:
-            parsed = orjson.loads(body) if body else None
-        except orjson.JSONDecodeError as exc:
-            bad_json = exc
+        if decode is not None and 200 <= status < 300 and body:
+            decoded = decode(body)
+        if decoded is None:
+            try:
+                parsed = orjson.loads(body) if body else None
+            except orjson.JSONDecodeError as exc:
+                bad_json = exc
         log.debug(
             "GET %s -> %d, %d bytes, %.0f ms",
             shown, status, len(body), (self._clock() - started) * 1e3,
         )
         where["status"] = status
         if hook is not None:
-            verdict = hook(status, headers, parsed)
+            verdict = hook(status, headers, parsed if decoded is None else decoded)
             if verdict is not None:
                 if not isinstance(verdict, FetchError):
                     raise verdict  # e.g. UnknownSymbolError: a usage error, never retried
@@ -493,7 +536,8 @@ class AsyncHTTPClient:
                 detail = f"invalid JSON ({bad_json})" if bad_json else "an empty body"
                 err = ProtocolError(f"reply with {detail}", **where)
                 return None, _caused(err, bad_json) if bad_json else err
-            return Response(status, headers, parsed, _redact(reply.url)), None
+            final = url if reply is None else reply.url  # after redirects
+            return Response(status, headers, parsed, _redact(final), decoded), None
         if status == 418:
             until = "for an unknown time"
             if retry_after is not None:
@@ -501,20 +545,59 @@ class AsyncHTTPClient:
                 until = f"until {ends:%Y-%m-%d %H:%M:%S} UTC ({retry_after:.0f} s)"
             message = f"{self.exchange} has banned this IP {until}; no more requests are sent to it"
             return None, BannedError(message, retry_after=retry_after, **where)
+        raw_text = reply.text if reply is not None else body.decode("utf-8", "replace")
         if status == 429:
-            text = exchange_message(parsed, reply.text)
+            text = exchange_message(parsed, raw_text)
             return None, RateLimitedError(f"rate limited: {text}", retry_after=retry_after, **where)
         if status >= 500:
-            text = exchange_message(parsed, reply.text)
+            text = exchange_message(parsed, raw_text)
             return None, ServerError(f"server error: {text}", retry_after=retry_after, **where)
-        return None, ExchangeError(exchange_message(parsed, reply.text), **where)
+        return None, ExchangeError(exchange_message(parsed, raw_text), **where)
+
+    async def _send(self, url: httpx.URL) -> httpx.Response | _Plain:
+        """GET ``url``: a plain 2xx reply as (status, headers, body) when it went straight
+        to our transport, else httpx's response."""
+        direct = self._direct
+        if direct is None or url.scheme not in ("http", "https") or self._client.is_closed:
+            return await self._client.get(url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        origin = (url.scheme, url.host, port)
+        head = self._heads.get(origin)
+        if head is None:
+            # Exactly what httpx sends (Host, Accept, Accept-Encoding, Connection,
+            # User-Agent, ...), in its order; fixed per origin while no cookie is kept.
+            request = self._client.build_request("GET", url)
+            head = self._heads[origin] = b"".join(k + b": " + v + b"\r\n" for k, v in request.headers.raw)
+        status, raw, body = await direct.fetch(
+            url.scheme, url.host, port, b"GET " + url.raw_path + b" HTTP/1.1\r\n" + head + b"\r\n"
+        )
+        if 200 <= status < 300 and not any(k.lower() in _NOT_PLAIN for k, _ in raw):
+            return status, httpx.Headers(raw), body
+        # Not plain: made into httpx's response as its client would, and handled alike.
+        reply = httpx.Response(status, headers=raw, content=body,
+                               request=self._client.build_request("GET", url))
+        self._client.cookies.extract_cookies(reply)
+        if self._client.cookies:
+            self._direct = None  # cookies are sent from now on, which httpx's client does
+        if reply.has_redirect_location:
+            try:
+                target = url.join(reply.headers["location"])
+            except httpx.InvalidURL as exc:  # as httpx's client reports a bad Location
+                raise httpx.RemoteProtocolError(f"invalid redirect URL: {exc}") from exc
+            return await self._client.get(target)  # and any further redirects
+        return reply
 
     # -- state fed by replies ------------------------------------------------------------
 
     def _observe(self, headers: httpx.Headers) -> float | None:
         """Record the server's clock and usage count; returns the server time (Unix s)."""
         date = headers.get("date")
-        server_now = parse_http_date(date) if date else None
+        if date and date == self._date_memo[0]:
+            server_now = self._date_memo[1]  # the same second as the last reply's
+        else:
+            server_now = parse_http_date(date) if date else None
+            if date:
+                self._date_memo = (date, server_now)
         if server_now is not None:
             ns = int(server_now) * 1_000_000_000
             # Replies may arrive out of order; the exchange's clock never goes back.

@@ -12,6 +12,10 @@ content decoding (gzip), timeouts (the client bounds each attempt), redirects. E
 raised as httpx exceptions, so ``dccd_cli.http`` translates them as before. When a proxy
 is configured in the environment, ``make_transport`` returns httpx's own transport, which
 knows proxies.
+
+``dccd_cli.http`` also calls ``fetch`` directly for plain GETs (the same request bytes
+httpx would send), saving httpx's client layer (~0.15 ms of CPU a request); replies that
+need that layer (redirects, cookies, compressed bodies, errors) are handed back to it.
 """
 
 from __future__ import annotations
@@ -57,15 +61,24 @@ class StreamTransport(httpx.AsyncBaseTransport):
         url = request.url
         scheme = url.scheme
         port = url.port or (443 if scheme == "https" else 80)
-        key = (scheme, url.host, port)
-        head = self._request_head(request)
+        status, headers, body = await self.fetch(scheme, url.host, port, self._request_head(request))
+        return httpx.Response(status, headers=headers, content=body, request=request)
+
+    async def fetch(
+        self, scheme: str, host: str, port: int, head: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Send one GET request ``head`` (request line and headers, ending in a blank line)
+        to ``scheme://host:port``; its status, header pairs and body (as sent: not
+        decoded). ``dccd_cli.http`` calls this directly for plain requests, without
+        httpx's request and response objects; errors are httpx exceptions either way."""
+        key = (scheme, host, port)
         # A pooled connection may have been closed by the server meanwhile: then one retry
         # on a fresh connection, as every HTTP client does for idempotent requests.
         for attempt in range(2):
             reused = bool(self._idle[key])
             conn = self._idle[key].pop() if reused else await self._connect(*key)
             try:
-                response, keep = await self._exchange(conn, head, request)
+                status, headers, body, keep = await self._exchange(conn, head)
             except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 conn[1].close()
                 if reused and attempt == 0 and getattr(exc, "nothing_read", False):
@@ -78,7 +91,7 @@ class StreamTransport(httpx.AsyncBaseTransport):
                 self._idle[key].append(conn)
             else:
                 conn[1].close()
-            return response
+            return status, headers, body
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -88,7 +101,9 @@ class StreamTransport(httpx.AsyncBaseTransport):
         lines += [k + b": " + v for k, v in request.headers.raw]
         return b"\r\n".join(lines) + b"\r\n\r\n"
 
-    async def _exchange(self, conn: _Conn, head: bytes, request: httpx.Request) -> tuple[httpx.Response, bool]:
+    async def _exchange(
+        self, conn: _Conn, head: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
         reader, writer = conn
         try:
             writer.write(head)
@@ -113,7 +128,7 @@ class StreamTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadError("connection closed in the middle of the response body") from exc
         except OSError as exc:
             raise httpx.ReadError(f"connection failed mid-body: {exc}") from exc
-        return httpx.Response(status, headers=headers, content=body, request=request), keep
+        return status, headers, body, keep
 
     async def aclose(self) -> None:
         for conns in self._idle.values():
@@ -168,8 +183,13 @@ async def _read_body(
     return await reader.read(), False  # delimited by the server closing the connection
 
 
+def proxy_configured() -> bool:
+    """Whether the environment names a proxy (httpx's client then routes through it)."""
+    return any(os.environ.get(v) for v in _PROXY_VARS)
+
+
 def make_transport() -> httpx.AsyncBaseTransport:
     """The lean transport, or httpx's own when a proxy is configured (it speaks to proxies)."""
-    if any(os.environ.get(v) for v in _PROXY_VARS):
+    if proxy_configured():
         return httpx.AsyncHTTPTransport(retries=0)
     return StreamTransport()
