@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from .chunk import Chunk, FailedRange, Piece
 from .errors import BannedError, FetchError
 from .schema import is_sorted, single_chunk, ts_ns_column
-from .timeutil import DAY_NS, HOUR_NS, NS, Span
+from .timeutil import DAY_NS, HOUR_NS, MINUTE_NS, NS, Span
 
 log = logging.getLogger("dccd.paginate")
 
@@ -354,20 +354,54 @@ def _unique_ids(table: pa.Table) -> pa.Table:
     return table.filter(pa.array(keep, pa.bool_()))
 
 
-def trade_windows(start_ns: int, end_ns: int, concurrency: int) -> list[tuple[int, int]]:
-    """Sub-windows drained concurrently: about four per concurrent slot, 1 h to 1 day long,
-    on the hour grid, so a one-day range still runs ``concurrency`` cursors at once while a
-    year of an illiquid pair costs one request a day, not one an hour."""
-    span = end_ns - start_ns
-    target = span // max(1, concurrency * 4)
-    size = min(DAY_NS, max(HOUR_NS, target // HOUR_NS * HOUR_NS))
-    out: list[tuple[int, int]] = []
-    t = start_ns
-    while t < end_ns:
-        nxt = min(end_ns, (t // size + 1) * size)
-        out.append((t, nxt))
-        t = nxt
-    return out
+# Sub-windows of a trades range are cut on this grid, and never shorter.
+MIN_TRADE_WINDOW_NS = 15 * MINUTE_NS
+
+
+class TradeWindows:
+    """The sub-windows of a trades range, handed out one at a time and sized by what the
+    finished ones cost.
+
+    Windows are stitched in order, and a window ahead of the one being written may buffer
+    only ``target_pages`` pages before its cursor waits: a window of many more pages than
+    that leaves the other cursors idle behind it, and the download runs at one round trip
+    a page instead of at the rate limit. So a window that took more pages than the target
+    makes the next ones proportionally shorter (down to ``MIN_TRADE_WINDOW_NS``), and one
+    that took a quarter of it or less makes them twice as long (up to a day, and while the
+    rest of the range keeps four windows per cursor): a busy pair gets windows of a few
+    minutes' trades, an illiquid one a request a day. The first windows are an hour, so a
+    long range of a busy pair starts right.
+    """
+
+    def __init__(self, start_ns: int, end_ns: int, concurrency: int, target_pages: int) -> None:
+        self.end_ns = end_ns
+        self.target_pages = max(1, target_pages)
+        # Growth stops where the rest of the range would have under four windows a cursor.
+        self._per_range = max(1, concurrency * 4)
+        self.size = HOUR_NS  # on the hour grid, until the first windows tell their cost
+        self._next = start_ns
+
+    def next(self) -> tuple[int, int] | None:
+        """The next window ``[w0, w1)``, or None once the range is handed out."""
+        w0 = self._next
+        if w0 >= self.end_ns:
+            return None
+        grid = MIN_TRADE_WINDOW_NS
+        # Ends on the grid, never longer than the size (but past w0 when w0 is off it).
+        w1 = min(self.end_ns, max((w0 + self.size) // grid * grid, (w0 // grid + 1) * grid))
+        self._next = w1
+        return w0, w1
+
+    def finished(self, pages: int, w0: int, w1: int) -> None:
+        """A window ``[w0, w1)`` was drained in ``pages`` pages: size the next ones."""
+        length = w1 - w0
+        if pages > self.target_pages:
+            wanted = length * self.target_pages // pages
+            self.size = max(MIN_TRADE_WINDOW_NS, min(self.size, wanted))
+        elif (pages * 4 <= self.target_pages and length >= self.size
+              and (self.end_ns - self._next) // (2 * self.size) >= self._per_range):
+            # (never so long that the rest of the range has too few windows to share)
+            self.size = min(DAY_NS, self.size * 2)
 
 
 async def paginate_trades(
@@ -395,12 +429,10 @@ async def paginate_trades(
     timestamp, never after it. Memory is bounded: a window ahead of the one being written
     buffers at most ``buffer_pages`` pages before its cursor waits.
     """
-    windows = trade_windows(start_ns, end_ns, concurrency)
+    windows = TradeWindows(start_ns, end_ns, concurrency, buffer_pages)
     total = max(1, end_ns - start_ns)
-    queues: dict[int, asyncio.Queue[Piece | None]] = {}
 
-    async def drain_backward(index: int, w0: int, w1: int) -> None:
-        queue = queues[index]
+    async def drain_backward(queue: asyncio.Queue[Piece | None], w0: int, w1: int) -> None:
         cursor: Any = None
         pages: list[pa.Table] = []
         try:
@@ -408,6 +440,7 @@ async def paginate_trades(
                 raw, cursor = await fetch_page(w0, w1, cap, cursor)
                 pages.append(clip_sorted(raw, w0, w1, ["ts", "id"]))
                 if cursor is None:
+                    windows.finished(len(pages), w0, w1)
                     await queue.put(Chunk(w0, w1, _unique_ids(pa.concat_tables(pages))))
                     return
             raise FetchError(f"gave up after {max_pages} pages in window {w0}..{w1}")
@@ -420,8 +453,7 @@ async def paginate_trades(
         finally:
             await queue.put(None)
 
-    async def drain(index: int, w0: int, w1: int) -> None:
-        queue = queues[index]
+    async def drain(queue: asyncio.Queue[Piece | None], w0: int, w1: int) -> None:
         cursor: Any = None
         lo = w0  # everything before lo is proven and handed on
         # Trades at the newest instant seen so far: they may continue on the next page, so
@@ -429,13 +461,14 @@ async def paginate_trades(
         carry: pa.Table | None = None
         carry_at = lo  # their instant
         try:
-            for _ in range(max_pages):
+            for page in range(1, max_pages + 1):
                 raw, cursor = await fetch_page(w0, w1, cap, cursor)
                 table, ts = _clip_sorted(raw, w0, w1, ["ts", "id"])
                 if carry is not None:
                     table, ts = _after(table, ts, carry, carry_at)
                     carry = None
                 if cursor is None:
+                    windows.finished(page, w0, w1)
                     await queue.put(Chunk(lo, w1, table))
                     return
                 if table.num_rows == 0:
@@ -456,32 +489,23 @@ async def paginate_trades(
         finally:
             await queue.put(None)
 
-    def job(i: int, w0: int, w1: int) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
-            if direction == "backward":
-                await drain_backward(i, w0, w1)
-            else:
-                await drain(i, w0, w1)
-
-        return run
-
-    for i in range(len(windows)):
-        queues[i] = asyncio.Queue(maxsize=buffer_pages)
-    tasks: deque[asyncio.Task[None]] = deque()
-    pending = iter(enumerate(windows))
+    # The windows being drained, oldest first: their bounds, the queue their pieces come
+    # through (bounded: a cursor ahead of the writer waits), and the cursor's task.
+    running: deque[tuple[int, asyncio.Queue[Piece | None], asyncio.Task[None]]] = deque()
+    drain_one = drain_backward if direction == "backward" else drain
 
     def start_more() -> None:
-        while len(tasks) < concurrency:
-            nxt = next(pending, None)
-            if nxt is None:
+        while len(running) < concurrency:
+            window = windows.next()
+            if window is None:
                 return
-            i, (w0, w1) = nxt
-            tasks.append(asyncio.ensure_future(job(i, w0, w1)()))
+            queue: asyncio.Queue[Piece | None] = asyncio.Queue(maxsize=buffer_pages)
+            running.append((window[1], queue, asyncio.ensure_future(drain_one(queue, *window))))
 
     try:
         start_more()
-        for i, (_, w1) in enumerate(windows):
-            queue = queues[i]
+        while running:
+            w1, queue, task = running[0]
             while True:
                 piece = await queue.get()
                 if piece is None:
@@ -489,19 +513,18 @@ async def paginate_trades(
                 if piece.end_ns > piece.start_ns:
                     yield piece
                 _progress(emit_progress, piece.end_ns - start_ns, total)
-            task = tasks.popleft()
+            running.popleft()
             try:
                 await task
             except BannedError as exc:
                 if w1 < end_ns:
                     yield FailedRange(w1, end_ns, str(exc))
                 raise
-            del queues[i]
             start_more()
     finally:
-        for task in tasks:
+        for _, _, task in running:
             task.cancel()
-        for task in tasks:
+        for _, _, task in running:
             try:
                 await task
             except BaseException:  # noqa: BLE001 — cancelled or failed; nobody awaits it now

@@ -13,11 +13,12 @@ import pytest
 from dccd_cli.chunk import Chunk, FailedRange
 from dccd_cli.errors import BannedError, ServerError
 from dccd_cli.paginate import (
+    MIN_TRADE_WINDOW_NS,
+    TradeWindows,
     clip_sorted,
     ohlc_windows,
     paginate_ohlc,
     paginate_trades,
-    trade_windows,
 )
 from dccd_cli.schema import ohlc_table, trades_table
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, Span
@@ -152,23 +153,47 @@ async def test_trades_failed_window_reported_others_kept() -> None:
     bad = T0 + 5 * HOUR_NS
 
     async def fetch(w0: int, w1: int, limit: int, cursor: Any) -> tuple[pa.Table, Any]:
-        if w0 == bad and cursor is not None:
+        if w0 <= bad < w1 and cursor is not None:  # the window holding 05:00 fails
             raise ServerError("down", status=502)
         return await inner(w0, w1, limit, cursor)
 
     pieces = await collect(paginate_trades(fetch, 100, T0, T0 + DAY_NS, concurrency=4))
     failed = [p for p in pieces if isinstance(p, FailedRange)]
-    assert len(failed) == 1 and failed[0].end_ns == bad + HOUR_NS
+    assert len(failed) == 1 and bad <= failed[0].start_ns < failed[0].end_ns
     got = {i for p in pieces if isinstance(p, Chunk) for i in p.table.column("id").to_pylist()}
     lost = {r[1] for r in source if failed[0].start_ns <= r[0] < failed[0].end_ns}
     assert got == {r[1] for r in source} - lost
 
 
-def test_trade_windows_scale_with_range() -> None:
-    one_day = trade_windows(T0, T0 + DAY_NS, 8)
-    assert len(one_day) == 24
-    year = trade_windows(T0, T0 + 365 * DAY_NS, 8)
-    assert len(year) == 365
+def _tile(windows: TradeWindows, pages_per_hour: float) -> list[tuple[int, int]]:
+    """Hand out every window, reporting each finished with the pages it would take."""
+    out = []
+    while (w := windows.next()) is not None:
+        out.append(w)
+        windows.finished(max(1, round((w[1] - w[0]) / HOUR_NS * pages_per_hour)), *w)
+    return out
+
+
+def test_trade_windows_tile_the_range_on_the_grid() -> None:
+    start, end = T0 + 7 * MINUTE_NS, T0 + 3 * DAY_NS + 5 * MINUTE_NS
+    got = _tile(TradeWindows(start, end, 8, 16), pages_per_hour=40)
+    assert got[0][0] == start and got[-1][1] == end
+    assert all(a[1] == b[0] for a, b in zip(got, got[1:]))  # no gap, no overlap
+    assert all(w1 % MIN_TRADE_WINDOW_NS == 0 for _, w1 in got[:-1])
+
+
+def test_trade_windows_shrink_for_a_busy_pair_and_grow_for_an_illiquid_one() -> None:
+    # A busy pair (40 pages an hour): windows come down to what a cursor may buffer ahead,
+    # so no cursor stalls behind a long one.
+    busy = _tile(TradeWindows(T0, T0 + 30 * DAY_NS, 8, 16), pages_per_hour=40)
+    assert busy[0][1] - busy[0][0] == HOUR_NS
+    assert all((w1 - w0) / HOUR_NS * 40 <= 16 for w0, w1 in busy[2:-1])
+    # An illiquid pair (a page a day): windows grow to a day, a request each.
+    quiet = _tile(TradeWindows(T0, T0 + 365 * DAY_NS, 8, 16), pages_per_hour=1 / 24)
+    assert len(quiet) < 365 + 12
+    assert max(w1 - w0 for w0, w1 in quiet) == DAY_NS
+    # A one-day range still has about four windows per cursor.
+    assert len(_tile(TradeWindows(T0, T0 + DAY_NS, 8, 16), pages_per_hour=4)) >= 24
 
 
 async def test_backward_trades_drain_each_window_to_its_start() -> None:

@@ -275,7 +275,7 @@ async def test_window_mode_request_heavier_than_the_budget_goes_alone() -> None:
 
 async def simulate_exchange(
     bucket: TokenBucket, clock: FakeClock, *, seconds: float, in_flight: int, foreign: int,
-    date_offset: float, seed: int,
+    date_offset: float | None, seed: int, phase: float = 0.0,
 ) -> tuple[list[tuple[float, float]], int]:
     """dccd's requests against the emulator's own Binance limiter (fixed 60 s windows at
     an arbitrary alignment), with random latency, at most ``in_flight`` requests awaiting
@@ -287,9 +287,9 @@ async def simulate_exchange(
     from dccd_cli.emulator.ratelimit import Verdict, WeightLimiter
 
     rng = random.Random(seed)
-    server_t = [clock()]
+    server_t = [clock() - phase]  # the limiter's windows began ``phase`` s before we start
     limiter = WeightLimiter(6000, 60, clock=lambda: server_t[0])
-    origin = clock()
+    origin = server_t[0]
     if foreign:
         limiter.charge("ip", foreign)
     replies: list[tuple[float, float, float]] = []  # (due, used, Date)
