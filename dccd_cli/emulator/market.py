@@ -305,7 +305,7 @@ class MarketModel:
         if level != "second" and end // MINUTE_NS * MINUTE_NS > t:
             m0, m1 = max(t // MINUTE_NS, im.listed_m), end // MINUTE_NS
             if m1 > m0:
-                parts.append(im.block(m0, m1).bars())
+                parts.append(cache.minute_bars(m0, m1))
             t = m1 * MINUTE_NS
         markers: list[int] = []
         if t < end:

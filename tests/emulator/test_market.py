@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import pytest
@@ -186,3 +187,23 @@ def test_volatility_and_prices_are_realistic() -> None:
     month = full.bars("BTC-USDT", "1M", parse_time("2024-03-01", now=0),
                       parse_time("2024-03-02", now=0), now_ns=FAR)
     assert 0 < int(month.quote_volume[0]) < 2**62
+
+
+def test_cached_minute_bars_equal_the_models_own_for_any_slice() -> None:
+    """Days of 1-minute bars are generated once and sliced: any slice, across days and at
+    the listing, equals the model's bars of exactly that slice."""
+    from dataclasses import fields
+
+    from dccd_cli.emulator.bars import Bars
+
+    model = MarketModel(seed=0)
+    rng = random.Random(1)
+    for symbol in ("BTC-USDT", "SOL-EUR"):
+        im, cache = model._get(symbol)
+        for _ in range(25):
+            a = im.listed_m + (rng.randrange(3) if rng.random() < 0.2 else rng.randrange(3000 * 1440))
+            b = a + rng.randrange(1, 4000)
+            direct, cached = im.block(a, b).bars(), cache.minute_bars(a, b)
+            assert len(direct) == b - a
+            for f in fields(Bars):
+                assert np.array_equal(getattr(direct, f.name), getattr(cached, f.name)), (symbol, a, b)
