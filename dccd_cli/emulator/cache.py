@@ -15,7 +15,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from ..timeutil import DAY_NS, HOUR_NS
+from ..timeutil import DAY_NS, HOUR_NS, MINUTE_NS
 from .bars import Bars, empty_bars, rollup
 from .minutes import InstrumentModel
 from .rng import I64
@@ -132,8 +132,10 @@ class InstrumentCache:
                     self._minute_days[day] = bars
                     while len(self._minute_days) > _MINUTE_DAYS:
                         self._minute_days.popitem(last=False)
-            first = max(day * MIN_PER_DAY, self.im.listed_m)
-            parts.append(bars.take(slice(m - first, stop - first)))
+            # By open time, not by position: minutes the model has no bar for (maintenance)
+            # are not rows.
+            lo, hi = np.searchsorted(bars.open_ns, [m * MINUTE_NS, stop * MINUTE_NS])
+            parts.append(bars.take(slice(int(lo), int(hi))))
             m = stop
         return Bars.concat(parts) if len(parts) != 1 else parts[0]
 
