@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from platformdirs import user_config_dir, user_data_dir
@@ -48,11 +48,23 @@ def default_sync_file() -> Path:
     return Path(user_config_dir("dccd")) / "sync.toml"
 
 
-def _fail(exc: DccdError) -> None:
+def _fail(exc: DccdError) -> NoReturn:
     # One line per problem (a sync file may have several), each saying it is an error.
     for line in str(exc).splitlines() or [""]:
         sys.stderr.write(f"dccd: error: {line}\n")
     raise typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def _run_reported() -> Iterator[None]:
+    """A run's Ctrl-C (exit 130, data kept) and dccd errors (one line each, their code)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        sys.stderr.write("dccd: interrupted; what was written is valid and the next run resumes\n")
+        raise typer.Exit(130) from None
+    except DccdError as exc:
+        _fail(exc)
 
 
 @contextmanager
@@ -77,17 +89,10 @@ EndOpt = Annotated[str | None, typer.Option("--end", help="End (exclusive): a da
 
 
 def _download(req: DownloadRequest, emulate: bool, json_mode: bool, quiet: bool) -> None:
-    try:
-        with _base_url(req.exchange, req.base_url, emulate) as url:
-            req.base_url = url
-            with progress_for(quiet=quiet, json_mode=json_mode) as progress:
-                result = asyncio.run(run_download(req, progress))
-    except KeyboardInterrupt:
-        sys.stderr.write("dccd: interrupted; what was written is valid and the next run resumes\n")
-        raise typer.Exit(130) from None
-    except DccdError as exc:
-        _fail(exc)
-        return
+    with _run_reported(), _base_url(req.exchange, req.base_url, emulate) as url:
+        req.base_url = url
+        with progress_for(quiet=quiet, json_mode=json_mode) as progress:
+            result = asyncio.run(run_download(req, progress))
     render_run(result, json_mode=json_mode, quiet=quiet)
     raise typer.Exit(result.exit_code)
 
@@ -157,7 +162,7 @@ def sync(
     overlap of the newest bars. Exit 0 all fetched; 1 some series failed; 2 bad file;
     75 the dataset is locked by another sync (--no-wait)."""
     configure_logging(quiet=quiet)
-    try:
+    with _run_reported():
         opts = SyncOptions(config=config or default_sync_file(), default_out=default_out(), out=out,
                            base_urls=_base_urls(base_url), dry_run=dry_run, wait=wait,
                            wait_timeout=wait_timeout, notify=notifier(quiet=quiet))
@@ -165,12 +170,6 @@ def sync(
             opts.emulator_url = url
             with progress_for(quiet=quiet or dry_run, json_mode=json_mode) as progress:
                 result = asyncio.run(run_sync(opts, progress))
-    except KeyboardInterrupt:
-        sys.stderr.write("dccd: interrupted; what was written is valid and the next run resumes\n")
-        raise typer.Exit(130) from None
-    except DccdError as exc:
-        _fail(exc)
-        return
     render_sync(result, json_mode=json_mode, quiet=quiet)
     raise typer.Exit(result.exit_code)
 
