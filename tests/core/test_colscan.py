@@ -1,12 +1,15 @@
-"""dccd_cli.colscan: the vectorised page reader must equal the JSON path on every page it
-reads, and read nothing that is not exactly in the expected shape (None: the caller then
-parses the JSON). Properties on generated Binance pages, their mutations, and the real
-samples."""
+"""dccd_cli.colscan: the page readers must equal the JSON path on every page they read,
+and read nothing that is not exactly in the expected shape (None: the caller then parses
+the JSON). Properties on generated Binance pages, their mutations, and the real samples,
+for each reader: ``scan`` as dccd calls it, the numpy reader alone, and the compiled one
+alone (which may leave a page it could read to the numpy one, never read it otherwise)."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from dccd_cli import colscan
 from dccd_cli.colscan import Layout, scan
 
 SAMPLES = Path("/work/shared/exchanges/samples/binance")
@@ -62,16 +66,36 @@ def reference(body: bytes, layout: Layout) -> dict[str, list[Any]]:
     return {name: _column(cols[name], kind) for name, kind in layout.fields}
 
 
+Reader = Callable[[bytes, Layout], "dict[str, pa.Array] | None"]
+
+
+def _compiled(body: bytes, layout: Layout) -> dict[str, pa.Array] | None:
+    return colscan._scan_compiled(body, layout) if layout._spec is not None else None
+
+
+#: Every reader of the module: scan itself, then each of the two it tries.
+READERS: list[Reader] = [scan, colscan._scan_numpy]
+if colscan._native is not None:
+    READERS.append(_compiled)
+
+
+def nothing_reads(body: bytes, layout: Layout) -> bool:
+    return all(read(body, layout) is None for read in READERS)
+
+
 def same_as_json(body: bytes, layout: Layout) -> bool:
-    """The property: the scanner reads ``body`` as the JSON path does, or not at all.
-    Returns whether it read it."""
-    got = scan(body, layout)
-    if got is None:
+    """The property: each reader reads ``body`` as the JSON path does, or not at all;
+    ``scan`` reads exactly what the numpy reader does. Returns whether ``scan`` read it."""
+    got = [read(body, layout) for read in READERS]
+    assert (got[0] is None) == (got[1] is None)
+    if all(g is None for g in got):
         return False
-    want = reference(body, layout)  # it read it: so must the JSON path, and alike
-    assert {k: _nan_free(v.to_pylist()) for k, v in got.items()} == {
-        k: _nan_free(v) for k, v in want.items()}
-    return True
+    want = reference(body, layout)  # one read it: so must the JSON path, and alike
+    for g in got:
+        if g is not None:
+            assert {k: _nan_free(v.to_pylist()) for k, v in g.items()} == {
+                k: _nan_free(v) for k, v in want.items() if k in layout.keep}
+    return got[0] is not None
 
 
 def _nan_free(values: list[Any]) -> list[Any]:
@@ -231,11 +255,11 @@ ONE = ('{"a":1697929871,"p":"40402.13000000","q":"0.00585000","f":2376992525,'
     f"[{ONE}]".replace("40402", "4040é"),  # non-ASCII
 ])
 def test_unexpected_trade_shapes_are_not_read(body: str) -> None:
-    assert scan(body.encode(), AGG) is None
+    assert nothing_reads(body.encode(), AGG)
     if body.startswith("{"):  # a record: as the page's only one, and after a good one
-        assert scan(f"[{body}]".encode(), AGG) is None
-        assert scan(f"[{ONE},{body}]".encode(), AGG) is None
-        assert scan(f"[{body},{ONE}]".encode(), AGG) is None
+        assert nothing_reads(f"[{body}]".encode(), AGG)
+        assert nothing_reads(f"[{ONE},{body}]".encode(), AGG)
+        assert nothing_reads(f"[{body},{ONE}]".encode(), AGG)
 
 
 KROW = ('[1499040000000,"0.01634790","0.80000000","0.01575800","0.01577100","148976.11427815",'
@@ -269,7 +293,7 @@ def _k(old: str, new: str) -> str:
     '{"code":-1121,"msg":"Invalid symbol."}',
 ])
 def test_unexpected_kline_shapes_are_not_read(body: str) -> None:
-    assert scan(body.encode(), KLINES) is None
+    assert nothing_reads(body.encode(), KLINES)
 
 
 def test_a_string_may_hold_marks_of_the_other_record_kind() -> None:
@@ -284,7 +308,7 @@ def test_a_string_may_hold_marks_of_the_other_record_kind() -> None:
 @pytest.mark.parametrize("name,layout", [("aggTrades.json", AGG), ("klines.json", KLINES)])
 def test_real_samples_decode_identically(name: str, layout: Layout) -> None:
     text = (SAMPLES / name).read_bytes()
-    assert scan(text, layout) is None  # pretty-printed: the JSON path's
+    assert nothing_reads(text, layout)  # pretty-printed: the JSON path's
     body = compact(json.loads(text))  # as the exchange sends it
     assert same_as_json(body, layout)
 
@@ -294,30 +318,32 @@ def test_the_good_record_is_read() -> None:
 
 
 def test_the_error_sample_is_not_read() -> None:
-    assert scan((SAMPLES / "error_bad_symbol.json").read_bytes(), AGG) is None
-    assert scan(compact(json.loads((SAMPLES / "error_bad_symbol.json").read_bytes())), AGG) is None
+    assert nothing_reads((SAMPLES / "error_bad_symbol.json").read_bytes(), AGG)
+    assert nothing_reads(compact(json.loads((SAMPLES / "error_bad_symbol.json").read_bytes())), AGG)
 
 
 def test_only_kept_fields_are_returned_but_all_are_checked() -> None:
     layout = Layout.objects(
         a="int", p="dec", q="dec", f="int", l="int", T="int", m="bool", M="bool", keep=("a", "m"),
     )
-    got = scan(PAGE, layout)
-    assert got is not None and set(got) == {"a", "m"}
-    assert got["m"].to_pylist() == [True, False]
-    assert scan(PAGE.replace(b'"f":2376992526', b'"f":x'), layout) is None
+    for read in READERS:
+        got = read(PAGE, layout)
+        assert got is not None and set(got) == {"a", "m"}
+        assert got["m"].to_pylist() == [True, False]
+    assert nothing_reads(PAGE.replace(b'"f":2376992526', b'"f":x'), layout)
 
 
 @example(rows=[{"a": 0, "p": "0", "q": "1e-8", "f": 0, "l": 0, "T": 0, "m": False, "M": False}])
 @PROPS
 @given(st.lists(trade, min_size=1, max_size=5))
 def test_types_of_the_columns(rows: list[dict[str, Any]]) -> None:
-    got = scan(compact(rows), AGG)
-    if got is None:
-        return
-    want = {"int": pa.int64(), "dec": pa.float64(), "bool": pa.bool_()}
-    assert {k: v.type for k, v in got.items()} == {k: want[AGG_KINDS[k]] for k in got}
-    assert all(v.null_count == 0 and len(v) == len(rows) for v in got.values())
+    for read in READERS:
+        got = read(compact(rows), AGG)
+        if got is None:
+            continue
+        want = {"int": pa.int64(), "dec": pa.float64(), "bool": pa.bool_()}
+        assert {k: v.type for k, v in got.items()} == {k: want[AGG_KINDS[k]] for k in got}
+        assert all(v.null_count == 0 and len(v) == len(rows) for v in got.values())
 
 
 def test_layout_rejects_keys_it_could_not_match() -> None:
@@ -325,3 +351,91 @@ def test_layout_rejects_keys_it_could_not_match() -> None:
         Layout.objects(**{"a b": "int"})
     with pytest.raises(ValueError):
         Layout.objects(a="int", keep=("b",))
+
+
+# -- the compiled reader ------------------------------------------------------------------
+
+needs_compiled = pytest.mark.skipif(colscan._native is None, reason="built without a C compiler")
+
+
+def test_the_compiled_reader_is_built_where_expected() -> None:
+    """CI sets DCCD_EXPECT_COMPILED: there, an install that silently lost the extension
+    (and with it most of the CPU budget) fails here rather than only in `make bench`."""
+    if not os.environ.get("DCCD_EXPECT_COMPILED"):
+        pytest.skip("DCCD_EXPECT_COMPILED is not set")
+    assert colscan._native is not None, "dccd_cli._colscan was not built: is gcc installed?"
+
+
+binance_decimals = st.builds(lambda i, f: f"{i}.{f:08d}", st.integers(0, 10**7), st.integers(0, 10**8 - 1))
+binance_trade = st.fixed_dictionaries({
+    "a": st.integers(0, 2**63 - 1), "p": binance_decimals, "q": binance_decimals,
+    "f": st.integers(0, 10**12), "l": st.integers(0, 10**12), "T": st.integers(0, 2**63 - 1),
+    "m": st.booleans(), "M": st.booleans(),
+}).map(lambda d: {k: d[k] for k in AGG_KINDS})
+
+
+@needs_compiled
+@PROPS
+@given(st.lists(binance_trade, min_size=1, max_size=60))
+def test_the_compiled_reader_reads_binance_pages(rows: list[dict[str, Any]]) -> None:
+    """Pages as Binance writes them are the compiled reader's: it must not leave them to
+    the slower reader (which same_as_json alone would allow)."""
+    body = compact(rows)
+    assert _compiled(body, AGG) is not None
+    assert same_as_json(body, AGG)
+
+
+@needs_compiled
+@PROPS
+@given(st.lists(st.integers(0, 10**19 - 1).map(str) | digits, min_size=1, max_size=50),
+       st.lists(st.integers(0, 25), min_size=1, max_size=50), st.booleans())
+def test_compiled_decimals_are_arrows_bit_for_bit(ds: list[str], points: list[int], neg: bool) -> None:
+    """Every decimal the compiled reader reads is the double Arrow's cast makes of it (one
+    correctly rounded division), bit for bit; the rest it leaves to the numpy reader."""
+    texts = []
+    for d, at in zip(ds, points * len(ds)):
+        text = d if at >= len(d) else f"{d[:len(d) - at] or '0'}.{d[len(d) - at:]}"
+        texts.append(("-" if neg else "") + text)
+    layout = Layout.arrays(v="dec")
+    body = compact([[t] for t in texts])
+    got = _compiled(body, layout)
+    want = pc.cast(pa.array(texts), pa.float64())
+    if got is not None:
+        assert got["v"].to_numpy().view("i8").tolist() == want.to_numpy().view("i8").tolist()
+    else:  # left to the numpy reader: some value is outside the fast path
+        assert colscan._scan_numpy(body, layout) is not None
+
+
+@needs_compiled
+@pytest.mark.parametrize("text,fast", [
+    ("9007199254740992", True),  # 2**53: exact
+    ("9007199254740993", False),  # 2**53 + 1: not in the fast path
+    ("0.9007199254740992", True),
+    ("0.0000000000000000000001", True),  # 22 fraction digits
+    ("0.00000000000000000000001", False),  # 23
+    ("00.5", True), ("-0.0", True), ("-12.25", True),
+    ("1e5", False), (".5", False), ("5.", False), ("+1", False), ("1234567890123456789012", False),
+])
+def test_compiled_decimal_fast_path_bounds(text: str, fast: bool) -> None:
+    layout = Layout.arrays(v="dec")
+    body = compact([[text]])
+    got = _compiled(body, layout)
+    assert (got is not None) == fast
+    if got is not None:
+        want = pc.cast(pa.array([text]), pa.float64()).to_numpy()
+        assert got["v"].to_numpy().view("i8").tolist() == want.view("i8").tolist()
+    same_as_json(body, layout)
+
+
+@needs_compiled
+@pytest.mark.parametrize("text,fast", [
+    ("0", True), ("9223372036854775807", True), ("9223372036854775808", False),
+    ("99999999999999999999", False), ("00", False), ("-1", False),
+])
+def test_compiled_integer_bounds(text: str, fast: bool) -> None:
+    layout = Layout.arrays(v="int")
+    body = f"[[{text}]]".encode()
+    got = _compiled(body, layout)
+    assert (got is not None) == fast
+    if got is not None:
+        assert got["v"].to_pylist() == [int(text)]
