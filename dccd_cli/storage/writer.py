@@ -57,6 +57,17 @@ _NEG_INF = -(1 << 63)
 # a dictionary only costs CPU until the writer falls back to plain pages. The others
 # (side, prices, amounts) repeat and shrink with one. Either way any reader reads them.
 _NO_DICTIONARY = ("ts", "id")
+# ts is written DELTA_BINARY_PACKED: sorted timestamps differ little from row to row, so
+# the deltas pack into a few bits (a bar grid into almost nothing) before zstd. Measured on
+# a day of trades (1.02 M rows): files 9.29 -> 7.22 MB, writing 0.126 -> 0.118 µs a row,
+# reading ~7% less CPU. A standard Parquet encoding that pyarrow/pandas, Polars, DuckDB and
+# Spark >= 3.3 read (Spark 3.0-3.2 only with spark.sql.parquet.enableVectorizedReader=false).
+# Not taken: BYTE_STREAM_SPLIT on price/amount (files +50-80%), zstd level 3 (+15% CPU),
+# lz4/snappy (files +50%); page and batch sizes made no difference.
+_COLUMN_ENCODING = {"ts": "DELTA_BINARY_PACKED"}  # needs ts in _NO_DICTIONARY
+# No statistics on side: "buy" and "sell" are in every row group, so its min/max never
+# lets a reader skip one, and string statistics cost ~0.008 µs a row.
+_NO_STATISTICS = ("side",)
 
 
 # -- file I/O and merging (shared with the reader) ---------------------------------------
@@ -111,9 +122,12 @@ def read_data_file(path: Path, key: SeriesKey) -> pa.Table | None:
 def parquet_options(schema: pa.Schema) -> dict[str, Any]:
     """The Parquet writer settings of every data file of a series of ``schema``."""
     n_sort = 1 if "id" not in schema.names else 2  # ts, then id for trades
+    names = schema.names
     return {
         "compression": COMPRESSION,
-        "use_dictionary": [n for n in schema.names if n not in _NO_DICTIONARY],
+        "use_dictionary": [n for n in names if n not in _NO_DICTIONARY],
+        "column_encoding": {n: e for n, e in _COLUMN_ENCODING.items() if n in names},
+        "write_statistics": [n for n in names if n not in _NO_STATISTICS],
         # Declares the sort order in the footer; engines may skip a sort on read.
         "sorting_columns": [pq.SortingColumn(i) for i in range(n_sort)],
     }

@@ -212,6 +212,7 @@ def test_files_carry_schema_metadata_and_compression(tmp_path: Path) -> None:
         "dccd.version": "0.1.0-test",
     }
     assert meta.row_group(0).column(0).compression == "ZSTD"
+    assert "DELTA_BINARY_PACKED" in meta.row_group(0).column(0).encodings  # ts
     assert pq.read_schema(ohlc_file).equals(OHLC_SCHEMA, check_metadata=False)
     assert pq.read_schema(ohlc_file).field("ts").type == pa.timestamp("ns", tz="UTC")
     trades_file = TRADES.dir(tmp_path) / "2024-01-01.parquet"
