@@ -30,7 +30,7 @@ import random
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
@@ -55,6 +55,7 @@ from .errors import (
     UsageError,
 )
 from .ratelimit import Clock, Sleep, TokenBucket, bucket_for
+from .requesturl import PlainURL, PlainURLs, full_url, query_pairs, redact
 from .transport import StreamTransport, make_transport, proxy_configured
 
 __all__ = [
@@ -82,7 +83,6 @@ Decode = Callable[[bytes], Any]
 _USER_AGENT = "dccd/0.1 (+bulk historical market data)"
 _WINDOW_RE = re.compile(r"-(\d+)([smhd])$", re.IGNORECASE)
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_QueryPairs = list[tuple[str, str | int | float | bool | None]]
 #: A plain reply read without httpx's client: status, headers, body.
 _Plain = tuple[int, httpx.Headers, bytes]
 #: Reply headers that need httpx's client: a cookie to keep, a body to decompress.
@@ -166,22 +166,6 @@ def exchange_message(body: Any, text: str) -> str:
     return text.strip()[:200] or "no message"
 
 
-def _redact(url: httpx.URL) -> str:
-    """The URL as it may be logged or shown: without user:password."""
-    return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
-
-
-def _query(params: Mapping[str, Any]) -> _QueryPairs:
-    """Query pairs; None values are dropped (adapters pass optional parameters as None)."""
-    pairs: _QueryPairs = []
-    for key, value in params.items():
-        values = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
-        for v in values:
-            if v is not None:
-                pairs.append((key, "true" if v is True else "false" if v is False else str(v)))
-    return pairs
-
-
 def _caused(err: FetchError, exc: BaseException) -> FetchError:
     """``raise err from exc``, for an error that is raised later by the retry loop."""
     err.__cause__ = exc
@@ -258,7 +242,7 @@ class AsyncHTTPClient:
             # Credentials in the base URL go into an Authorization header, never into a
             # request URL: httpx logs request URLs as they are, and errors would show them.
             auth = httpx.BasicAuth(parsed.username, parsed.password)
-            base_url = _redact(parsed)
+            base_url = redact(parsed)
         self.base_url = base_url.rstrip("/")
         self.rate_limit = rate_limit
         if bucket is None and rate_limit is not None:
@@ -292,6 +276,7 @@ class AsyncHTTPClient:
         if isinstance(used, StreamTransport) and auth is None and not proxy_configured():
             self._direct = used
         self._heads: dict[tuple[str, str, int], bytes] = {}  # request headers, per origin
+        self._plain_urls = PlainURLs()  # for the direct path
         self._date_memo: tuple[str, float | None] = ("", None)  # the last Date header, parsed
         self.stats = HTTPStats()
         #: The exchange's clock (ns, whole seconds) from the Date header of the latest reply.
@@ -409,13 +394,18 @@ class AsyncHTTPClient:
         JSON. Raises a ``FetchError`` once retries, or rate-limit waits, are exhausted.
         """
         target = path if "://" in path else self.base_url + path
+        url: httpx.URL | PlainURL | None = None
         if params and "?" not in target:
-            url = httpx.URL(target, params=_query(params))  # as below, with one parse less
+            pairs = query_pairs(params)
+            if self._direct is not None:
+                url = self._plain_urls.make(target, pairs)
+            if url is None:
+                url = httpx.URL(target, params=pairs)  # as below, with one parse less
         else:
             url = httpx.URL(target)
             if params:
-                url = url.copy_merge_params(_query(params))
-        shown = _redact(url)
+                url = url.copy_merge_params(query_pairs(params))
+        shown = url.shown if isinstance(url, PlainURL) else redact(url)
         hook = check if check is not None else self.check
         retries = waits = 0
         while True:
@@ -470,7 +460,7 @@ class AsyncHTTPClient:
         return self._jitter() * min(self.backoff_cap, self.backoff_base * 2.0**attempt)
 
     async def _attempt(
-        self, url: httpx.URL, shown: str, hook: Check | None, decode: Decode | None = None
+        self, url: httpx.URL | PlainURL, shown: str, hook: Check | None, decode: Decode | None = None
     ) -> tuple[Response | None, FetchError | None]:
         """One request: a reply, or the error to act on; raises errors not worth retrying."""
         self.stats.requests += 1
@@ -536,8 +526,9 @@ class AsyncHTTPClient:
                 detail = f"invalid JSON ({bad_json})" if bad_json else "an empty body"
                 err = ProtocolError(f"reply with {detail}", **where)
                 return None, _caused(err, bad_json) if bad_json else err
-            final = url if reply is None else reply.url  # after redirects
-            return Response(status, headers, parsed, _redact(final), decoded), None
+            # ``shown`` is the URL asked, as shown; httpx's reply has its own (after redirects).
+            final = shown if reply is None else redact(reply.url)
+            return Response(status, headers, parsed, final, decoded), None
         if status == 418:
             until = "for an unknown time"
             if retry_after is not None:
@@ -554,19 +545,19 @@ class AsyncHTTPClient:
             return None, ServerError(f"server error: {text}", retry_after=retry_after, **where)
         return None, ExchangeError(exchange_message(parsed, raw_text), **where)
 
-    async def _send(self, url: httpx.URL) -> httpx.Response | _Plain:
+    async def _send(self, url: httpx.URL | PlainURL) -> httpx.Response | _Plain:
         """GET ``url``: a plain 2xx reply as (status, headers, body) when it went straight
         to our transport, else httpx's response."""
         direct = self._direct
         if direct is None or url.scheme not in ("http", "https") or self._client.is_closed:
-            return await self._client.get(url)
+            return await self._client.get(full_url(url))
         port = url.port or (443 if url.scheme == "https" else 80)
         origin = (url.scheme, url.host, port)
         head = self._heads.get(origin)
         if head is None:
             # Exactly what httpx sends (Host, Accept, Accept-Encoding, Connection,
             # User-Agent, ...), in its order; fixed per origin while no cookie is kept.
-            request = self._client.build_request("GET", url)
+            request = self._client.build_request("GET", full_url(url))
             head = self._heads[origin] = b"".join(k + b": " + v + b"\r\n" for k, v in request.headers.raw)
         status, raw, body = await direct.fetch(
             url.scheme, url.host, port, b"GET " + url.raw_path + b" HTTP/1.1\r\n" + head + b"\r\n"
@@ -574,6 +565,7 @@ class AsyncHTTPClient:
         if 200 <= status < 300 and not any(k.lower() in _NOT_PLAIN for k, _ in raw):
             return status, httpx.Headers(raw), body
         # Not plain: made into httpx's response as its client would, and handled alike.
+        url = full_url(url)
         reply = httpx.Response(status, headers=raw, content=body,
                                request=self._client.build_request("GET", url))
         self._client.cookies.extract_cookies(reply)
