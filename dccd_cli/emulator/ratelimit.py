@@ -1,9 +1,9 @@
-"""Fixed-window request-weight limiting with escalation to bans, per client key.
+"""The emulated venues' rate limits, per client key: fixed windows of request weight with
+escalation to bans (:class:`WeightLimiter`), and continuously refilled token buckets
+(:class:`TokenBuckets`).
 
-Windows are measured in real monotonic time, never on the market clock: a test that
-freezes or advances the market's 'now' must not reset or stretch the rate limit.
-Windows are aligned on multiples of ``window_s`` since the limiter was created, like an
-exchange's per-minute windows aligned on the wall clock.
+Both run on real monotonic time, never on the market clock: a test that freezes or
+advances the market's 'now' must not reset or stretch the rate limit.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class Verdict(Enum):
@@ -42,7 +43,10 @@ class _State:
 
 class WeightLimiter:
     """``limit`` weight per ``window_s``; more than ``ban_after`` rejected requests in a
-    window ban the client for ``ban_s`` (``ban_after=None``: never ban)."""
+    window ban the client for ``ban_s`` (``ban_after=None``: never ban).
+
+    Windows are aligned on multiples of ``window_s`` since the limiter was created, like an
+    exchange's per-minute windows aligned on the wall clock."""
 
     def __init__(self, limit: int, window_s: float, *, ban_after: int | None = None,
                  ban_s: float = 120.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -91,3 +95,45 @@ class WeightLimiter:
                 return Decision(Verdict.BANNED, st.used, math.ceil(self.ban_s), st.banned_until)
             window_end = self._origin + (w + 1) * self.window_s
             return Decision(Verdict.LIMITED, st.used, max(1, math.ceil(window_end - now)))
+
+
+class Take(NamedTuple):
+    """What a token bucket says about one request."""
+
+    admitted: bool
+    tokens: float  # left in the bucket after this request (below 0: a penalized debt)
+
+
+class TokenBuckets:
+    """Per-key token buckets: at most ``capacity`` tokens, refilled continuously at ``rate``
+    a second; a request spends ``cost`` and is refused when fewer are left.
+
+    One class for what venues describe in different words: Coinbase's "10 requests per
+    second, bursts up to 15", BitMEX's counter that "refills continuously", and Kraken's
+    call counter that decays (the counter is ``capacity - tokens``). ``penalize``: a
+    refused request spends too, into debt, so a client that keeps calling stays locked
+    out longer (Kraken's "or possibly longer if calls continue").
+    """
+
+    def __init__(self, capacity: float, rate: float, *, penalize: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity, self.rate, self.penalize = capacity, rate, penalize
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def take(self, key: str, cost: float = 1.0) -> Take:
+        """Spend ``cost`` tokens of ``key`` if it has them (or always, when penalizing)."""
+        with self._lock:
+            now = self._clock()
+            tokens, at = self._state.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - at) * self.rate)
+            admitted = tokens >= cost
+            if admitted or self.penalize:
+                tokens -= cost
+            self._state[key] = (tokens, now)
+            return Take(admitted, tokens)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._state.clear()

@@ -7,40 +7,16 @@ from typing import Any
 
 import httpx
 import pytest
+from venue_client import NOW, SCALE, SEED, T0, VenueClient
 
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
-from dccd_cli.timeutil import parse_time
-
-MS_NS = 1_000_000
-T0 = parse_time("2024-01-02", now=0)  # a Tuesday, 00:00 UTC
-NOW = parse_time("2024-03-01T12:34:56.789Z", now=0)  # the market's frozen 'now'
-SCALE = 0.02  # BTC ~20k trades a day: fast, yet every minute trades
 
 
-class Api:
-    """A Binance venue client: ``api.get("klines", symbol=..., ...)``."""
+class Api(VenueClient):
+    """A Binance venue client: ``api.get("klines", symbol=..., ...)``; ``now`` in ns."""
 
+    venue, prefix, unit_ns = "binance", "/api/v3", 1
     t0 = T0
-    now = NOW
-
-    def __init__(self, server: EmulatorServer) -> None:
-        self.server = server
-        self.client = httpx.Client(base_url=server.venue_url("binance") + "/api/v3",
-                                   timeout=30.0)
-
-    def __enter__(self) -> Api:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-
-    def raw(self, endpoint: str, **params: Any) -> httpx.Response:
-        return self.client.get("/" + endpoint, params=params)
-
-    def get(self, endpoint: str, **params: Any) -> Any:
-        r = self.raw(endpoint, **params)
-        assert r.status_code == 200, r.text
-        return r.json()
 
     def admin(self, what: str, body: dict[str, Any] | None = None) -> Any:
         url = self.server.base_url + "/_emulator/" + what
@@ -57,7 +33,7 @@ def api_for() -> type[Api]:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorSettings(seed=11, now=NOW, trades_scale=SCALE)) as emu:
+    with EmulatorServer(EmulatorSettings(seed=SEED, now=NOW, trades_scale=SCALE)) as emu:
         yield emu
 
 
@@ -70,7 +46,6 @@ def api(server: EmulatorServer) -> Iterator[Api]:
 @pytest.fixture(scope="session")
 def busy_api() -> Iterator[Api]:
     """Full-scale market (BTC ~1M trades a day); ask it small pages only."""
-    with EmulatorServer(EmulatorSettings(seed=11, now=NOW, trades_scale=1.0)) as emu:
+    with EmulatorServer(EmulatorSettings(seed=SEED, now=NOW, trades_scale=1.0)) as emu:
         with Api(emu) as a:
             yield a
-

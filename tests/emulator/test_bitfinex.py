@@ -11,46 +11,31 @@ from typing import Any
 
 import httpx
 import pytest
+from venue_client import NOW, T0, VenueClient, stock_ccxt, venue_server
 
-from dccd_cli.emulator import EmulatorServer, EmulatorSettings
+from dccd_cli.emulator import EmulatorServer
 from dccd_cli.timeutil import parse_time
 
-NOW = parse_time("2024-03-01T12:34:56.789Z", now=0)
-T0 = parse_time("2024-01-02", now=0)
 MS = 1_000_000
 T0_MS, NOW_MS = T0 // MS, NOW // MS
 M, H = 60_000, 3_600_000
 RELAXED = {"candles_per_min": 10**6, "trades_per_min": 10**6, "conf_per_min": 10**6}
 
 
-class Bitfinex:
+class Bitfinex(VenueClient):
     """A raw client of ``/bitfinex/v2``."""
 
-    def __init__(self, server: EmulatorServer) -> None:
-        self.server = server
-        self.client = httpx.Client(base_url=server.venue_url("bitfinex") + "/v2",
-                                   timeout=30.0)
-
-    def raw(self, path: str, **params: Any) -> httpx.Response:
-        return self.client.get(path, params=params)
-
-    def get(self, path: str, **params: Any) -> Any:
-        r = self.raw(path, **params)
-        assert r.status_code == 200, r.text
-        return r.json()
+    venue, prefix = "bitfinex", "/v2"
 
 
 def venue(settings: dict[str, Any]) -> EmulatorServer:
-    return EmulatorServer(EmulatorSettings(seed=11, now=NOW, trades_scale=0.02,
-                                           venues={"bitfinex": settings}))
+    return venue_server("bitfinex", settings)
 
 
 @pytest.fixture(scope="module")
 def bf() -> Iterator[Bitfinex]:
-    with venue(RELAXED) as emu:
-        b = Bitfinex(emu)
+    with venue(RELAXED) as emu, Bitfinex(emu) as b:
         yield b
-        b.client.close()
 
 
 CANDLES = "/candles/trade:{}:tBTCUST/hist"
@@ -177,8 +162,8 @@ def test_timestamp_paging_through_a_busy_millisecond(bf: Bitfinex) -> None:
 
 
 def test_window_settings() -> None:
-    with venue({**RELAXED, "end_inclusive": False, "default_sort": 1}) as emu:
-        b = Bitfinex(emu)
+    with venue({**RELAXED, "end_inclusive": False, "default_sort": 1}) as emu, \
+            Bitfinex(emu) as b:
         rows = b.get(CANDLES.format("1h"), start=T0_MS, end=T0_MS + 4 * H)
         assert [r[0] for r in rows] == [T0_MS + k * H for k in range(4)]  # end excluded
 
@@ -187,8 +172,7 @@ def test_window_settings() -> None:
 
 
 def test_rate_limit_blocks_the_endpoint() -> None:
-    with venue({"trades_per_min": 2, "candles_per_min": 2}) as emu:
-        b = Bitfinex(emu)
+    with venue({"trades_per_min": 2, "candles_per_min": 2}) as emu, Bitfinex(emu) as b:
         assert [b.raw(TRADES).status_code for _ in range(2)] == [200, 200]
         r = b.raw(TRADES)
         assert (r.status_code, r.json()) == (429, ["error", 11010, "ratelimit: error"])
@@ -202,11 +186,7 @@ def test_rate_limit_blocks_the_endpoint() -> None:
 
 
 def test_stock_ccxt_reads_the_venue(bf: Bitfinex) -> None:
-    ccxt = pytest.importorskip("ccxt")
-    ex = ccxt.bitfinex({"enableRateLimit": False, "has": {"fetchCurrencies": False}})
-    ex.urls["api"]["public"] = bf.server.venue_url("bitfinex")
-    markets = ex.load_markets()
-    assert {"BTC/USDT", "ETH/USDT", "SOL/EUR"} <= set(markets)
+    ex, markets = stock_ccxt("bitfinex", bf)
     assert markets["BTC/USDT"]["id"] == "tBTCUST"
     candles = ex.fetch_ohlcv("BTC/USDT", "1h", since=T0_MS, limit=48)
     rows = bf.get(CANDLES.format("1h"), start=T0_MS, sort=1, limit=48)

@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+from venue_client import NOW, VenueClient, venue_server
 
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
 from dccd_cli.timeutil import parse_time
 
 H, M = 3_600_000, 60_000
-NOW = parse_time("2024-03-01T12:34:56.789Z", now=0)  # the conftest market's 'now'
 
 
 def ms(text: str) -> int:
@@ -35,20 +35,10 @@ def iso(ms_: int) -> str:
 T0 = ms("2024-01-02")
 
 
-class Bitmex:
+class Bitmex(VenueClient):
     """Raw client of ``/bitmex/api/v1``."""
 
-    def __init__(self, emu: EmulatorServer) -> None:
-        self.client = httpx.Client(base_url=emu.venue_url("bitmex") + "/api/v1", timeout=30)
-        self.now = emu.clock.now_ns() // 1_000_000
-
-    def raw(self, path: str, **params: Any) -> httpx.Response:
-        return self.client.get(path, params=params)
-
-    def get(self, path: str, **params: Any) -> Any:
-        r = self.raw(path, **params)
-        assert r.status_code == 200, r.text
-        return r.json()
+    venue, prefix = "bitmex", "/api/v1"
 
     def buckets(self, **params: Any) -> list[dict[str, Any]]:
         return self.get("/trade/bucketed", symbol="XBT_USDT", **params)  # type: ignore[no-any-return]
@@ -60,17 +50,14 @@ class Bitmex:
 @pytest.fixture(scope="module")
 def unlimited() -> Iterator[EmulatorServer]:
     """The conftest market without BitMEX's 30 requests a minute."""
-    settings = EmulatorSettings(seed=11, now=NOW, trades_scale=0.02,
-                                venues={"bitmex": {"rate_limit": 100_000}})
-    with EmulatorServer(settings) as emu:
+    with venue_server("bitmex", {"rate_limit": 100_000}) as emu:
         yield emu
 
 
 @pytest.fixture(scope="module")
 def bitmex(unlimited: EmulatorServer) -> Iterator[Bitmex]:
-    api = Bitmex(unlimited)
-    yield api
-    api.client.close()
+    with Bitmex(unlimited) as api:
+        yield api
 
 
 def stamps(rows: list[dict[str, Any]]) -> list[int]:
@@ -184,11 +171,8 @@ def test_unknown_symbol_is_an_empty_list(bitmex: Bitmex) -> None:
 
 def test_believed_behaviour_is_settable(bitmex: Bitmex) -> None:
     assert all(r["lastSize"] is None for r in bitmex.buckets(binSize="1m", count=5))
-    venues = {"bitmex": {"last_size": "trade", "count_over_max": "clamp",
-                         "end_time_inclusive": False}}
-    with EmulatorServer(EmulatorSettings(seed=11, now=NOW, trades_scale=0.02,
-                                         venues=venues)) as emu:
-        api = Bitmex(emu)
+    believed = {"last_size": "trade", "count_over_max": "clamp", "end_time_inclusive": False}
+    with venue_server("bitmex", believed) as emu, Bitmex(emu) as api:
         rows = api.buckets(binSize="1h", startTime=iso(T0 + H), count=2)
         for row in rows:
             end = ms(row["timestamp"])
@@ -197,12 +181,11 @@ def test_believed_behaviour_is_settable(bitmex: Bitmex) -> None:
         assert len(api.buckets(binSize="1m", startTime=iso(T0), count=5000)) == 1000
         assert stamps(api.buckets(binSize="1h", startTime=iso(T0), endTime=iso(T0 + 2 * H))) \
             == [T0, T0 + H]
-        api.client.close()
 
 
 def test_rate_limit_headers_and_429() -> None:
-    with EmulatorServer(EmulatorSettings(now=NOW, trades_scale=0.02)) as emu:
-        api = Bitmex(emu)  # the real default: 30 a minute
+    with EmulatorServer(EmulatorSettings(now=NOW, trades_scale=0.02)) as emu, \
+            Bitmex(emu) as api:  # the real default: 30 a minute
         first = api.raw("/wallet/assets")
         assert first.headers["X-RateLimit-Limit"] == "30"
         remaining = int(first.headers["X-RateLimit-Remaining"])
@@ -218,7 +201,6 @@ def test_rate_limit_headers_and_429() -> None:
         assert limited.json()["error"]["message"].startswith("Rate limit exceeded, retry in")
         httpx.post(emu.base_url + "/_emulator/reset")
         assert api.raw("/wallet/assets").status_code == 200
-        api.client.close()
 
 
 # -- stock ccxt 4.5.83 (bitmex was removed in 4.5.84), in its own interpreter -------------

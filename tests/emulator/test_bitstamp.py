@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
+from venue_client import VenueClient, venue_server
 
-from dccd_cli.emulator import EmulatorServer, EmulatorSettings
+from dccd_cli.emulator import EmulatorServer
 from dccd_cli.timeutil import parse_time
 
 H, M = 3600, 60  # Bitstamp speaks seconds
@@ -22,22 +22,13 @@ def sec(text: str) -> int:
 
 
 T0 = sec("2024-01-02")
+MARCH = parse_time("2024-03-01", now=0)  # the frozen 'now' of servers with their own settings
 
 
-class Bitstamp:
-    """Raw client of ``/bitstamp/api/v2``."""
+class Bitstamp(VenueClient):
+    """Raw client of ``/bitstamp/api/v2``; ``now`` in seconds."""
 
-    def __init__(self, emu: EmulatorServer) -> None:
-        self.client = httpx.Client(base_url=emu.venue_url("bitstamp") + "/api/v2", timeout=30)
-        self.now = emu.clock.now_ns() // 1_000_000_000
-
-    def raw(self, path: str, **params: Any) -> httpx.Response:
-        return self.client.get(path, params=params)
-
-    def get(self, path: str, **params: Any) -> Any:
-        r = self.raw(path, **params)
-        assert r.status_code == 200, r.text
-        return r.json()
+    venue, prefix, unit_ns = "bitstamp", "/api/v2", 1_000_000_000
 
     def ohlc(self, pair: str = "btcusdt", **params: Any) -> list[dict[str, str]]:
         data = self.get(f"/ohlc/{pair}/", **params)["data"]
@@ -48,9 +39,8 @@ class Bitstamp:
 
 @pytest.fixture(scope="module")
 def bitstamp(server: EmulatorServer) -> Iterator[Bitstamp]:
-    api = Bitstamp(server)
-    yield api
-    api.client.close()
+    with Bitstamp(server) as api:
+        yield api
 
 
 def stamps(rows: list[dict[str, str]]) -> list[int]:
@@ -163,28 +153,21 @@ def test_unknown_pair_and_bad_time(bitstamp: Bitstamp) -> None:
 
 
 def test_believed_behaviour_is_settable() -> None:
-    venues = {"bitstamp": {"error_code_key": "response_code", "ohlc_oldest_first": False,
-                           "start_inclusive_open": False}}
-    with EmulatorServer(EmulatorSettings(seed=11, now=parse_time("2024-03-01", now=0),
-                                         trades_scale=0.02, venues=venues)) as emu:
-        api = Bitstamp(emu)
+    believed = {"error_code_key": "response_code", "ohlc_oldest_first": False,
+                "start_inclusive_open": False}
+    with venue_server("bitstamp", believed, now=MARCH) as emu, Bitstamp(emu) as api:
         assert stamps(api.ohlc(step=3600, start=T0 + 1, limit=2)) == [T0 + H, T0]
         assert api.raw("/ohlc/btcusdt/", step=60).json() == {
             "status": "error", "reason": {"limit": ["Missing data for required field."]},
             "response_code": "400.002"}
-        api.client.close()
 
 
 def test_rate_limit_429() -> None:
-    settings = EmulatorSettings(seed=11, now=parse_time("2024-03-01", now=0), trades_scale=0.02,
-                                venues={"bitstamp": {"rate_limit": 2}})
-    with EmulatorServer(settings) as emu:
-        api = Bitstamp(emu)
+    with venue_server("bitstamp", {"rate_limit": 2}, now=MARCH) as emu, Bitstamp(emu) as api:
         assert [api.raw("/markets/").status_code for _ in range(3)] == [200, 200, 429]
         assert api.raw("/markets/").json() == {"status": "error",
                                                "reason": "Rate limit exceeded",
                                                "code": "400.002"}
-        api.client.close()
 
 
 # -- a stock ccxt client ---------------------------------------------------------------

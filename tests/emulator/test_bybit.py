@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from venue_client import VenueClient, venue_server
 
-from dccd_cli.emulator import EmulatorServer, EmulatorSettings
+from dccd_cli.emulator import EmulatorServer
 from dccd_cli.timeutil import parse_time
 
 H, M = 3_600_000, 60_000
@@ -23,22 +24,15 @@ def ms(text: str) -> int:
 
 
 T0 = ms("2024-01-02")
+MARCH = parse_time("2024-03-01", now=0)  # the frozen 'now' of servers with their own settings
 
 
-class Bybit:
+class Bybit(VenueClient):
     """Raw client of ``/bybit/v5/market``; ``get`` asserts the success envelope."""
 
-    def __init__(self, emu: EmulatorServer) -> None:
-        self.client = httpx.Client(base_url=emu.venue_url("bybit") + "/v5/market", timeout=30)
-        self.now = emu.clock.now_ns() // 1_000_000
+    venue, prefix = "bybit", "/v5/market"
 
-    def raw(self, path: str, **params: Any) -> httpx.Response:
-        return self.client.get(path, params=params)
-
-    def get(self, path: str, **params: Any) -> Any:
-        r = self.raw(path, **params)
-        assert r.status_code == 200, r.text
-        body = r.json()
+    def unwrap(self, body: Any) -> Any:
         assert (body["retCode"], body["retMsg"], body["retExtInfo"]) == (0, "OK", {}), body
         assert body["time"] == self.now
         return body["result"]
@@ -46,9 +40,8 @@ class Bybit:
 
 @pytest.fixture(scope="module")
 def bybit(server: EmulatorServer) -> Iterator[Bybit]:
-    api = Bybit(server)  # 600 requests / 5 s is plenty for these tests
-    yield api
-    api.client.close()
+    with Bybit(server) as api:  # 600 requests / 5 s is plenty for these tests
+        yield api
 
 
 def kline(api: Bybit, **params: Any) -> list[list[str]]:
@@ -164,30 +157,23 @@ def test_errors_come_inside_http_200(bybit: Bybit, path: str, params: dict[str, 
 
 
 def test_believed_behaviour_is_settable() -> None:
-    venues = {"bybit": {"kline_anchor": "start", "kline_contains_start": False,
-                        "kline_limit_out_of_range": "error"}}
-    with EmulatorServer(EmulatorSettings(seed=11, now=parse_time("2024-03-01", now=0),
-                                         trades_scale=0.02, venues=venues)) as emu:
-        api = Bybit(emu)
+    believed = {"kline_anchor": "start", "kline_contains_start": False,
+                "kline_limit_out_of_range": "error"}
+    with venue_server("bybit", believed, now=MARCH) as emu, Bybit(emu) as api:
         assert starts(kline(api, interval="60", start=T0 + 1, end=T0 + 10 * H, limit=2)) == \
             [T0 + 2 * H, T0 + H]
         assert api.raw("/kline", category="spot", symbol="BTCUSDT", interval="1",
                        limit=1001).json()["retCode"] == 10001
-        api.client.close()
 
 
 def test_ip_limit_403_and_the_ip_stays_blocked() -> None:
-    settings = EmulatorSettings(seed=11, now=parse_time("2024-03-01", now=0), trades_scale=0.02,
-                                venues={"bybit": {"ip_limit": 3, "ip_window_s": 60,
-                                                  "ip_ban_s": 60}})
-    with EmulatorServer(settings) as emu:
-        api = Bybit(emu)
+    ip_limit = {"ip_limit": 3, "ip_window_s": 60, "ip_ban_s": 60}
+    with venue_server("bybit", ip_limit, now=MARCH) as emu, Bybit(emu) as api:
         assert [api.raw("/time").status_code for _ in range(4)] == [200, 200, 200, 403]
         blocked = api.raw("/kline", category="spot", symbol="BTCUSDT", interval="1")
         assert (blocked.status_code, blocked.text) == (403, "access too frequent")
         httpx.post(emu.base_url + "/_emulator/reset")  # forget the block
         assert api.raw("/time").status_code == 200
-        api.client.close()
 
 
 # -- a stock ccxt client ---------------------------------------------------------------

@@ -12,12 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from venue_client import NOW, T0, VenueClient, stock_ccxt, venue_server
 
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
 from dccd_cli.timeutil import parse_time
 
-NOW = parse_time("2024-03-01T12:34:56.789Z", now=0)
-T0 = parse_time("2024-01-02", now=0)
 S = 1_000_000_000
 RELAXED = {"coinbase": {"rate_per_s": 1e6, "burst": 1e6}}
 
@@ -27,29 +26,16 @@ def iso(ns: int) -> str:
     return datetime.fromtimestamp(ns // S, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class Coinbase:
+class Coinbase(VenueClient):
     """A raw client of the venue: ``cb.get("/products/BTC-USDT/candles", granularity=60)``."""
 
-    def __init__(self, server: EmulatorServer) -> None:
-        self.server = server
-        self.client = httpx.Client(base_url=server.venue_url("coinbase"), timeout=30.0)
-
-    def raw(self, path: str, **params: Any) -> httpx.Response:
-        return self.client.get(path, params=params)
-
-    def get(self, path: str, **params: Any) -> Any:
-        r = self.raw(path, **params)
-        assert r.status_code == 200, r.text
-        return r.json()
+    venue = "coinbase"
 
 
 @pytest.fixture(scope="module")
 def cb() -> Iterator[Coinbase]:
-    settings = EmulatorSettings(seed=11, now=NOW, trades_scale=0.02, venues=RELAXED)
-    with EmulatorServer(settings) as emu:
-        c = Coinbase(emu)
+    with venue_server("coinbase", RELAXED["coinbase"]) as emu, Coinbase(emu) as c:
         yield c
-        c.client.close()
 
 
 # -- products ------------------------------------------------------------------------------
@@ -70,8 +56,8 @@ def test_products_and_unknown_product(cb: Coinbase) -> None:
 
 
 def test_products_before_listing() -> None:
-    with EmulatorServer(EmulatorSettings(now=parse_time("2020-01-01", now=0))) as emu:
-        c = Coinbase(emu)
+    with EmulatorServer(EmulatorSettings(now=parse_time("2020-01-01", now=0))) as emu, \
+            Coinbase(emu) as c:
         assert "SOL-EUR" not in [p["id"] for p in c.get("/products")]
         assert c.raw("/products/SOL-EUR/candles", granularity=60).status_code == 404
 
@@ -201,8 +187,7 @@ def test_paging_back_with_after_has_no_gap_or_duplicate(cb: Coinbase) -> None:
 def test_token_bucket_429_without_retry_after() -> None:
     settings = EmulatorSettings(now=NOW, trades_scale=0.02,
                                 venues={"coinbase": {"rate_per_s": 0.01, "burst": 3}})
-    with EmulatorServer(settings) as emu:
-        c = Coinbase(emu)
+    with EmulatorServer(settings) as emu, Coinbase(emu) as c:
         assert [c.raw("/products").status_code for _ in range(3)] == [200, 200, 200]
         r = c.raw("/products/BTC-USDT/trades")
         assert (r.status_code, r.json()) == (429, {"message": "Public rate limit exceeded"})
@@ -215,11 +200,7 @@ def test_token_bucket_429_without_retry_after() -> None:
 
 
 def test_stock_ccxt_reads_the_venue(cb: Coinbase) -> None:
-    ccxt = pytest.importorskip("ccxt")
-    ex = ccxt.coinbaseexchange({"enableRateLimit": False, "has": {"fetchCurrencies": False}})
-    ex.urls["api"]["public"] = cb.server.venue_url("coinbase")
-    markets = ex.load_markets()
-    assert {"BTC/USDT", "ETH/USDT", "SOL/EUR"} <= set(markets)
+    ex, markets = stock_ccxt("coinbaseexchange", cb)
     assert markets["BTC/USDT"]["id"] == "BTC-USDT" and markets["BTC/USDT"]["active"]
     since = T0 // 1_000_000
     candles = ex.fetch_ohlcv("BTC/USDT", "1h", since=since, limit=300)
@@ -240,8 +221,7 @@ def test_inclusive_cursor_setting() -> None:
     settings = EmulatorSettings(now=NOW, trades_scale=0.02,
                                 venues={"coinbase": {**RELAXED["coinbase"],
                                                      "cursor_inclusive": True}})
-    with EmulatorServer(settings) as emu:
-        c = Coinbase(emu)
+    with EmulatorServer(settings) as emu, Coinbase(emu) as c:
         assert [t["trade_id"] for t in c.get("/products/ETH-USDT/trades", after=3)] == \
             [3, 2, 1, 0]
         assert [t["trade_id"] for t in c.get("/products/ETH-USDT/trades", limit=2,

@@ -10,44 +10,35 @@ from typing import Any
 
 import httpx
 import pytest
+from venue_client import NOW, T0, VenueClient, stock_ccxt, venue_server
 
-from dccd_cli.emulator import EmulatorServer, EmulatorSettings
+from dccd_cli.emulator import EmulatorServer
 from dccd_cli.timeutil import parse_time
 
-NOW = parse_time("2024-03-01T12:34:56.789Z", now=0)
-T0 = parse_time("2024-01-02", now=0)
 S, MS = 1_000_000_000, 1_000_000
 RELAXED = {"counter_max": 1e9}
 
 
-class Kraken:
+class Kraken(VenueClient):
     """A raw client: ``kr.result("OHLC", pair="XBTUSDT")`` checks for an empty error list."""
 
-    def __init__(self, server: EmulatorServer) -> None:
-        self.server = server
-        self.client = httpx.Client(base_url=server.venue_url("kraken") + "/0/public",
-                                   timeout=30.0)
+    venue, prefix = "kraken", "/0/public"
 
-    def raw(self, endpoint: str, **params: Any) -> httpx.Response:
-        return self.client.get("/" + endpoint, params=params)
+    def unwrap(self, body: Any) -> Any:
+        assert body["error"] == [], body
+        return body["result"]
 
-    def result(self, endpoint: str, **params: Any) -> Any:
-        r = self.raw(endpoint, **params)
-        assert r.status_code == 200 and r.json()["error"] == [], r.text
-        return r.json()["result"]
+    result = VenueClient.get  # Kraken calls the payload "result"
 
 
 def venue(settings: dict[str, Any] | None = None, now: int = NOW) -> EmulatorServer:
-    return EmulatorServer(EmulatorSettings(seed=11, now=now, trades_scale=0.02,
-                                           venues={"kraken": {**RELAXED, **(settings or {})}}))
+    return venue_server("kraken", {**RELAXED, **(settings or {})}, now)
 
 
 @pytest.fixture(scope="module")
 def kr() -> Iterator[Kraken]:
-    with venue() as emu:
-        k = Kraken(emu)
+    with venue() as emu, Kraken(emu) as k:
         yield k
-        k.client.close()
 
 
 def stamp_ns(row: list[Any]) -> int:
@@ -240,8 +231,7 @@ def test_since_settings_and_an_empty_page(kr: Kraken) -> None:
 @pytest.mark.parametrize("status", [200, 429])
 def test_call_counter(status: int) -> None:
     with venue({"counter_max": 3, "counter_decay_per_s": 0.01,
-                "rate_limit_status": status}) as emu:
-        k = Kraken(emu)
+                "rate_limit_status": status}) as emu, Kraken(emu) as k:
         assert [k.raw("Time").status_code for _ in range(3)] == [200, 200, 200]
         r = k.raw("OHLC", pair="XBTUSDT")
         assert (r.status_code, r.json()) == (status, {"error": ["EAPI:Rate limit exceeded"]})
@@ -253,11 +243,7 @@ def test_call_counter(status: int) -> None:
 
 
 def test_stock_ccxt_reads_the_venue(kr: Kraken) -> None:
-    ccxt = pytest.importorskip("ccxt")
-    ex = ccxt.kraken({"enableRateLimit": False, "has": {"fetchCurrencies": False}})
-    ex.urls["api"]["public"] = kr.server.venue_url("kraken")
-    markets = ex.load_markets()
-    assert {"BTC/USDT", "ETH/USDT", "SOL/EUR"} <= set(markets)
+    ex, markets = stock_ccxt("kraken", kr)
     assert markets["BTC/USDT"]["id"] == "XBTUSDT"
     precision = markets["BTC/USDT"]["precision"]
     assert (precision["amount"], precision["price"]) == (1e-05, 0.01)

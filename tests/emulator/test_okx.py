@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from venue_client import VenueClient, venue_server
 
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
 from dccd_cli.timeutil import parse_time
@@ -21,23 +22,14 @@ def ms(text: str) -> int:
 
 
 T0 = ms("2024-01-02")  # inside the 3-month trade window
-NOW = parse_time("2024-03-01T12:34:56.789Z", now=0)  # the market's frozen 'now'
 
 
-class Okx:
+class Okx(VenueClient):
     """Raw client of ``/okx/api/v5``; ``get`` asserts the success envelope."""
 
-    def __init__(self, emu: EmulatorServer) -> None:
-        self.client = httpx.Client(base_url=emu.venue_url("okx") + "/api/v5", timeout=30)
-        self.now = emu.clock.now_ns() // 1_000_000
+    venue, prefix = "okx", "/api/v5"
 
-    def raw(self, path: str, **params: Any) -> httpx.Response:
-        return self.client.get(path, params=params)
-
-    def get(self, path: str, **params: Any) -> Any:
-        r = self.raw(path, **params)
-        assert r.status_code == 200, r.text
-        body = r.json()
+    def unwrap(self, body: Any) -> Any:
         assert (body["code"], body["msg"]) == ("0", ""), body
         return body["data"]
 
@@ -45,17 +37,14 @@ class Okx:
 @pytest.fixture(scope="module")
 def unlimited() -> Iterator[EmulatorServer]:
     """The market of the conftest server, without OKX's 20 requests / 2 s per endpoint."""
-    settings = EmulatorSettings(seed=11, now=NOW, trades_scale=0.02,
-                                venues={"okx": {"rate_limits": {}}})
-    with EmulatorServer(settings) as emu:
+    with venue_server("okx", {"rate_limits": {}}) as emu:
         yield emu
 
 
 @pytest.fixture(scope="module")
 def okx(unlimited: EmulatorServer) -> Iterator[Okx]:
-    api = Okx(unlimited)
-    yield api
-    api.client.close()
+    with Okx(unlimited) as api:
+        yield api
 
 
 def candles(okx: Okx, path: str = "/market/history-candles", **params: Any) -> list[list[str]]:
@@ -216,28 +205,23 @@ def test_errors_come_inside_http_200(okx: Okx, params: dict[str, str], code: str
 def test_believed_behaviour_is_settable(okx: Okx) -> None:
     flat = okx.get("/market/history-candles", instId="SOL-EUR", bar="1m", after=T0, limit=300)
     assert any(r[5] == "0" for r in flat)  # the illiquid pair has empty minutes
-    venues = {"okx": {"rate_limits": {}, "candles_limit_max": 100, "limit_over_max": "error",
-                      "empty_candles": "omit", "candles_newest_first": False}}
-    with EmulatorServer(EmulatorSettings(seed=11, now=NOW, trades_scale=0.02,
-                                         venues=venues)) as emu:
-        api = Okx(emu)
+    believed = {"rate_limits": {}, "candles_limit_max": 100, "limit_over_max": "error",
+                "empty_candles": "omit", "candles_newest_first": False}
+    with venue_server("okx", believed) as emu, Okx(emu) as api:
         rows = api.get("/market/history-candles", instId="SOL-EUR", bar="1m", after=T0,
                        limit=100)
         assert len(rows) == 100 and all(r[5] != "0" for r in rows)
         assert ts(rows) == sorted(ts(rows))
         assert api.raw("/market/history-candles", instId="BTC-USDT", limit=101).json() == \
             {"code": "51000", "data": [], "msg": "Parameter limit error"}
-        api.client.close()
     with pytest.raises(ValueError, match="empty_candles"):
         EmulatorServer(EmulatorSettings(venues={"okx": {"empty_candles": "zero"}}))
 
 
 def test_rate_limit_is_per_endpoint() -> None:
     limits = {"/market/candles": (3, 60), "/market/history-candles": (5, 60)}
-    settings = EmulatorSettings(seed=11, now=parse_time("2024-03-01", now=0),
-                                trades_scale=0.02, venues={"okx": {"rate_limits": limits}})
-    with EmulatorServer(settings) as emu:
-        api = Okx(emu)
+    with venue_server("okx", {"rate_limits": limits}, now=parse_time("2024-03-01", now=0)) \
+            as emu, Okx(emu) as api:
         k = dict(instId="BTC-USDT", limit=1)
         assert [api.raw("/market/candles", **k).status_code for _ in range(4)] == \
             [200, 200, 200, 429]
@@ -247,7 +231,6 @@ def test_rate_limit_is_per_endpoint() -> None:
         assert api.raw("/public/time").status_code == 200  # no limit configured
         httpx.post(emu.base_url + "/_emulator/reset")
         assert api.raw("/market/candles", **k).status_code == 200
-        api.client.close()
 
 
 # -- a stock ccxt client ---------------------------------------------------------------

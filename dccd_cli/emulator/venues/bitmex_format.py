@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import Any
 from ...timeutil import MS, NS
 from ..bars import Bars
 from ..instruments import E8, Instrument, quote_e8
+from ..ratelimit import TokenBuckets
 from ..trades import Trades
 
 # asset -> (currency id, scale, name) [C: ccxt fixtures for XBt and USDt; B for the rest].
@@ -172,29 +172,19 @@ def trade_items(tr: Trades, inst: Instrument, prior: list[int]) -> list[dict[str
 
 class RequestBudget:
     """A token bucket per client: ``limit`` requests, refilled continuously over
-    ``window_s`` ("this counter refills continuously" [C: BitMEX REST docs]). Real
-    monotonic time, never the market clock."""
+    ``window_s`` ("this counter refills continuously" [C: BitMEX REST docs]), with what
+    BitMEX's headers say about it. Real monotonic time, never the market clock."""
 
     def __init__(self, limit: int, window_s: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.limit, self.rate = limit, limit / window_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._state: dict[str, tuple[float, float]] = {}  # client -> (tokens, at)
+        self._buckets = TokenBuckets(float(limit), self.rate, clock=clock)
 
     def reset(self) -> None:
-        with self._lock:
-            self._state.clear()
+        self._buckets.reset()
 
     def take(self, key: str) -> tuple[bool, int, float, float]:
         """``(admitted, remaining, seconds until full, seconds until one request)``."""
-        with self._lock:
-            now = self._clock()
-            tokens, at = self._state.get(key, (float(self.limit), now))
-            tokens = min(float(self.limit), tokens + (now - at) * self.rate)
-            admitted = tokens >= 1.0
-            if admitted:
-                tokens -= 1.0
-            self._state[key] = (tokens, now)
-            wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
-            return admitted, math.floor(tokens), (self.limit - tokens) / self.rate, wait
+        admitted, tokens = self._buckets.take(key)
+        wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+        return admitted, math.floor(tokens), (self.limit - tokens) / self.rate, wait

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +24,7 @@ from ..bars import Bars
 from ..http import Clock, Request, Response, Venue
 from ..instruments import E8, Instrument, format_e8
 from ..market import MarketModel
+from ..ratelimit import TokenBuckets
 from ..trades import Trades
 
 # [C] "granularity must be one of 60, 300, 900, 3600, 21600, 86400".
@@ -42,36 +41,6 @@ class CoinbaseError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message
-
-
-class TokenBuckets:
-    """Per-key token buckets: ``rate`` tokens a second, at most ``burst`` saved up.
-
-    Coinbase describes its public limit as "10 requests per second, bursts up to 15" —
-    the wording of a token bucket, not of fixed windows. Real monotonic time, never the
-    market clock (see :mod:`..ratelimit`).
-    """
-
-    def __init__(self, rate: float, burst: float) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be positive and burst at least 1")
-        self.rate, self.burst = rate, burst
-        self._lock = threading.Lock()
-        self._state: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
-
-    def take(self, key: str) -> bool:
-        """Spend one token of ``key``; False (and nothing spent) when there is none."""
-        with self._lock:
-            now = time.monotonic()
-            tokens, at = self._state.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - at) * self.rate)
-            ok = tokens >= 1.0
-            self._state[key] = (tokens - 1.0 if ok else tokens, now)
-            return ok
-
-    def reset(self) -> None:
-        with self._lock:
-            self._state.clear()
 
 
 def _num(value_e8: int) -> float:
@@ -148,14 +117,19 @@ class CoinbaseVenue(Venue):
         s = self.settings
         if s["trades_limit_over_max"] not in ("clamp", "error"):
             raise ValueError("coinbase trades_limit_over_max must be 'clamp' or 'error'")
-        self.buckets = TokenBuckets(float(s["rate_per_s"]), float(s["burst"]))
+        rate, burst = float(s["rate_per_s"]), float(s["burst"])
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        # [C] "10 requests per second, bursts up to 15": the wording of a token bucket,
+        # not of fixed windows.
+        self.buckets = TokenBuckets(burst, rate)
         self.products = {i.symbol: i for i in market.instruments}
 
     def reset(self) -> None:
         self.buckets.reset()
 
     async def handle(self, request: Request) -> Response:
-        if not self.buckets.take(request.client):
+        if not self.buckets.take(request.client).admitted:
             headers = [("Retry-After", "1")] if self.settings["retry_after"] else []
             # [B] third-party measurements of the body.
             return Response.json({"message": "Public rate limit exceeded"}, 429, headers)

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
-import time
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl
@@ -28,6 +26,7 @@ from ...timeutil import MS, NS, Span
 from ..http import Clock, Request, Response, Venue
 from ..instruments import Instrument
 from ..market import MarketModel
+from ..ratelimit import TokenBuckets
 from . import kraken_format as fmt
 
 # [C] OHLC intervals in minutes. 10080 and 21600 (a week, 15 days) open on multiples of
@@ -39,36 +38,6 @@ _INTEGER = re.compile(r"^[0-9]{1,19}$")
 
 class KrakenError(Exception):
     """A refused request: ``{"error": [message]}`` (with HTTP 200, as Kraken does)."""
-
-
-class CallCounter:
-    """Kraken's "call counter" per key: each call adds ``cost``, the counter decays by
-    ``decay`` a second, and a call that would take it past ``maximum`` is refused [C docs,
-    private API]. ``penalize``: refused calls count too, so a client that keeps calling
-    stays locked out longer ("or possibly longer if calls continue"). Real monotonic time.
-    """
-
-    def __init__(self, maximum: float, decay: float, penalize: bool) -> None:
-        if maximum < 1 or decay <= 0:
-            raise ValueError("counter maximum must be >= 1 and decay positive")
-        self.maximum, self.decay, self.penalize = maximum, decay, penalize
-        self._lock = threading.Lock()
-        self._state: dict[str, tuple[float, float]] = {}  # key -> (counter, at)
-
-    def call(self, key: str, cost: float = 1.0) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            level, at = self._state.get(key, (0.0, now))
-            level = max(0.0, level - (now - at) * self.decay)
-            ok = level + cost <= self.maximum
-            if ok or self.penalize:
-                level += cost
-            self._state[key] = (level, now)
-            return ok
-
-    def reset(self) -> None:
-        with self._lock:
-            self._state.clear()
 
 
 class KrakenVenue(Venue):
@@ -105,8 +74,14 @@ class KrakenVenue(Venue):
                              ("last_cursor", ("position", "time"))):
             if s[key] not in allowed:
                 raise ValueError(f"kraken {key} must be one of {allowed}")
-        self.counter = CallCounter(float(s["counter_max"]), float(s["counter_decay_per_s"]),
-                                   bool(s["counter_penalize_rejected"]))
+        maximum, decay = float(s["counter_max"]), float(s["counter_decay_per_s"])
+        if maximum < 1 or decay <= 0:
+            raise ValueError("counter maximum must be >= 1 and decay positive")
+        # Kraken's "call counter" [C docs, private API]: each call adds one, the counter
+        # decays by ``decay`` a second, and a call that would take it past ``maximum`` is
+        # refused. That is a token bucket upside down (counter = maximum - tokens).
+        self.counter = TokenBuckets(maximum, decay,
+                                    penalize=bool(s["counter_penalize_rejected"]))
         self.pairs: dict[str, Instrument] = {}
         for inst in market.instruments:
             # [B] the usual codes (BTCUSDT) are accepted too, as aliases.
@@ -123,7 +98,7 @@ class KrakenVenue(Venue):
         route = self.routes.get(request.path.rstrip("/"))
         if route is None or request.method not in ("GET", "POST"):
             return Response.json({"error": ["EGeneral:Unknown method"]}, 404)  # [B]
-        if not self.counter.call(request.client):
+        if not self.counter.take(request.client).admitted:
             return Response.json({"error": ["EAPI:Rate limit exceeded"]},  # [C] wording
                                  int(self.settings["rate_limit_status"]))
         params = {k: v[-1] for k, v in request.params().items()}
