@@ -13,6 +13,7 @@ import hashlib
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +44,38 @@ def hashes(root: Path) -> dict[Path, str]:
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
 
 
-def store_first_part(server: EmulatorServer, out: Path) -> dict[Path, str]:
-    for kind, end in FIRST_PART.items():
-        code, _, stderr = run(server, kind, out, "--end", end)
-        assert code == 0, stderr
-    return hashes(out)
+@contextmanager
+def first_part_stored(out: Path) -> Iterator[tuple[EmulatorServer, dict[Path, str]]]:
+    """An emulator, and the first part of both datasets stored under ``out`` by it: the
+    files (with their hashes) that a full disk must leave as they are."""
+    with EmulatorServer(settings()) as server:
+        for kind, end in FIRST_PART.items():
+            code, _, stderr = run(server, kind, out, "--end", end)
+            assert code == 0, stderr
+        yield server, hashes(out)
 
 
 def assert_intact(before: dict[Path, str]) -> None:
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before if p.exists()}
     assert after == before, "a file stored before the disk filled up was changed or removed"
+
+
+def assert_failed_cleanly(out: Path, kept: dict[Path, str],
+                          golden: dict[SeriesKey, pa.Table], *,
+                          ledger_may_lag: bool = False) -> None:
+    """What a run that hit the full disk must leave: ``kept`` unchanged, every file
+    readable, and a ledger that claims nothing the files lack."""
+    assert_intact(kept)
+    assert_sound(out, ledger_may_lag=ledger_may_lag)
+    assert_ledger_truthful(out, golden)
+
+
+def assert_completes_with_room(server: EmulatorServer, out: Path, golden: Golden) -> None:
+    """Once there is room again, the next run of each command completes its dataset."""
+    for kind in COMMANDS:
+        code, _, stderr = run(server, kind, out)
+        assert code == 0, stderr
+        assert_equal_to_golden(out, kind, golden[kind])
 
 
 @pytest.fixture
@@ -101,28 +124,25 @@ def test_a_full_filesystem_is_one_clear_error_and_keeps_the_files(
     small_fs: Path, golden: Golden
 ) -> None:
     out = small_fs / "data"
-    with EmulatorServer(settings()) as server:
-        before = store_first_part(server, out)
+    with first_part_stored(out) as (server, before):
         filler = fill(small_fs)
         for kind in COMMANDS:
             code, summary, stderr = run(server, kind, out, "--quiet", env=FAST_FAILURE)
             assert code == 1, stderr
             (line,) = stderr.strip().splitlines()
             assert line.startswith("dccd: error: could not ") and line.endswith(NO_SPACE), line
-            assert_intact(before)
-            assert_sound(out)
-            assert_ledger_truthful(out, golden[kind])
+            assert_failed_cleanly(out, before, golden[kind])
         filler.unlink()
-        for kind in COMMANDS:
-            code, _, stderr = run(server, kind, out)
-            assert code == 0, stderr
-            assert_equal_to_golden(out, kind, golden[kind])
+        assert_completes_with_room(server, out, golden)
     assert_sound(out)
 
 
-def _invoke(server: EmulatorServer, kind: str, out: Path) -> Any:
+def _invoke_failing(server: EmulatorServer, kind: str, out: Path) -> list[str]:
+    """An in-process run, which must exit 1; the lines of its stderr."""
     args = [*COMMANDS[kind], "--base-url", server.venue_url("binance"), "--out", str(out), "--quiet"]
-    return CliRunner().invoke(app, args)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    return result.stderr.strip().splitlines()
 
 
 def test_enospc_in_a_data_file_write(monkeypatch: pytest.MonkeyPatch, golden: Golden,
@@ -135,22 +155,14 @@ def test_enospc_in_a_data_file_write(monkeypatch: pytest.MonkeyPatch, golden: Go
         real(self, table.slice(0, table.num_rows // 2), *args, **kwargs)
         raise OSError(errno.ENOSPC, NO_SPACE)
 
-    with EmulatorServer(settings()) as server:
-        before = store_first_part(server, out)
+    with first_part_stored(out) as (server, before):
         monkeypatch.setattr(pq.ParquetWriter, "write_table", half_then_full)
         for kind in COMMANDS:
-            result = _invoke(server, kind, out)
-            assert result.exit_code == 1, result.output
-            (line,) = result.stderr.strip().splitlines()
+            (line,) = _invoke_failing(server, kind, out)
             assert line.startswith("dccd: error: could not write ") and line.endswith(NO_SPACE), line
-            assert_intact(before)
-            assert_sound(out)
-            assert_ledger_truthful(out, golden[kind])
+            assert_failed_cleanly(out, before, golden[kind])
         monkeypatch.undo()
-        for kind in COMMANDS:
-            code, _, stderr = run(server, kind, out)
-            assert code == 0, stderr
-            assert_equal_to_golden(out, kind, golden[kind])
+        assert_completes_with_room(server, out, golden)
 
 
 def test_enospc_in_a_ledger_write(monkeypatch: pytest.MonkeyPatch, golden: Golden,
@@ -173,21 +185,13 @@ def test_enospc_in_a_ledger_write(monkeypatch: pytest.MonkeyPatch, golden: Golde
             self.fh.write(data[: len(data) // 2])
             raise OSError(errno.ENOSPC, NO_SPACE)
 
-    with EmulatorServer(settings()) as server:
-        before = store_first_part(server, out)
+    with first_part_stored(out) as (server, before):
         ledgers = {p: h for p, h in before.items() if p.name == "_coverage.json"}
         monkeypatch.setattr(atomic, "open", Full, raising=False)
         for kind in COMMANDS:
-            result = _invoke(server, kind, out)
-            assert result.exit_code == 1, result.output
-            line = result.stderr.strip().splitlines()[-1]
+            line = _invoke_failing(server, kind, out)[-1]
             assert line.startswith("dccd: error: could not write ") and "_coverage.json" in line, line
             assert line.endswith(NO_SPACE), line
-            assert_intact(ledgers)
-            assert_sound(out, ledger_may_lag=True)
-            assert_ledger_truthful(out, golden[kind])
+            assert_failed_cleanly(out, ledgers, golden[kind], ledger_may_lag=True)
         monkeypatch.undo()
-        for kind in COMMANDS:
-            code, _, stderr = run(server, kind, out)
-            assert code == 0, stderr
-            assert_equal_to_golden(out, kind, golden[kind])
+        assert_completes_with_room(server, out, golden)
