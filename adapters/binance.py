@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from dccd_cli.capability import Adapter, Capability, Market, RateLimit
 from dccd_cli.colscan import Layout, scan
 from dccd_cli.errors import DccdError, ProtocolError, ServerError
-from dccd_cli.http import exchange_message
+from dccd_cli.replies import exchange_message
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
 
 MS = 1_000_000

@@ -31,7 +31,7 @@ from dccd_cli.errors import (
     ServerError,
     UnknownSymbolError,
 )
-from dccd_cli.http import exchange_message
+from dccd_cli.replies import exchange_message
 from dccd_cli.schema import TS_TYPE, empty_ohlc, empty_trades, ohlc_table, trades_table
 
 MS = 1_000_000

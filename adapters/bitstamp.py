@@ -27,7 +27,8 @@ from dccd_cli.errors import (
     ServerError,
     UnknownSymbolError,
 )
-from dccd_cli.http import AsyncHTTPClient, exchange_message
+from dccd_cli.http import AsyncHTTPClient
+from dccd_cli.replies import exchange_message
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
 
 NS = 1_000_000_000

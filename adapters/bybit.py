@@ -26,7 +26,7 @@ from dccd_cli.errors import (
     ServerError,
     UnknownSymbolError,
 )
-from dccd_cli.http import exchange_message
+from dccd_cli.replies import exchange_message
 from dccd_cli.schema import empty_ohlc, ohlc_table
 
 MS = 1_000_000

@@ -28,8 +28,8 @@ from dccd_cli.errors import (
     ServerError,
     UnknownSymbolError,
 )
-from dccd_cli.http import parse_http_date
 from dccd_cli.markets import SYMBOL_RE
+from dccd_cli.replies import parse_http_date
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, require_on_span_grid, trades_table
 from dccd_cli.timeutil import NS, Span, format_ns
 

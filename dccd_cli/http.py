@@ -35,7 +35,6 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -55,6 +54,7 @@ from .errors import (
     UsageError,
 )
 from .ratelimit import Clock, Sleep, TokenBucket, bucket_for
+from .replies import exchange_message, parse_http_date, parse_retry_after
 from .requesturl import PlainURL, PlainURLs, full_url, query_pairs, redact
 from .transport import StreamTransport, make_transport, proxy_configured
 
@@ -65,9 +65,6 @@ __all__ = [
     "HTTPStats",
     "Response",
     "env_options",
-    "exchange_message",
-    "parse_http_date",
-    "parse_retry_after",
     "series_stats",
 ]
 
@@ -117,53 +114,6 @@ def env_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             raise UsageError(f"{var}={raw!r} is not valid; give {unit}")
         out[name] = value
     return out
-
-
-def parse_http_date(value: str) -> float | None:
-    """Unix seconds of an RFC 7231 HTTP-date (IMF-fixdate, RFC 850 or asctime), else None."""
-    try:
-        dt = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    if dt.tzinfo is None:  # the asctime form carries no zone; HTTP dates are always GMT
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
-
-
-def parse_retry_after(value: str | None, *, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value: delta-seconds, or an HTTP-date vs ``now``."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        when = parse_http_date(value)
-        return None if when is None else max(0.0, when - now)
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def exchange_message(body: Any, text: str) -> str:
-    """The exchange's own words from an error body, in the common shapes, else the raw text.
-
-    ``{"code":-1121,"msg":"Invalid symbol."}`` → ``Invalid symbol. (code -1121)``.
-    """
-    msg: Any = None
-    code: Any = None
-    if isinstance(body, Mapping):
-        err = body.get("error")
-        msg = body.get("msg") or body.get("message") or body.get("retMsg") or body.get("reason")
-        if not msg and isinstance(err, Mapping):
-            msg = err.get("message")
-        elif not msg and isinstance(err, list) and err:
-            msg = "; ".join(map(str, err))
-        elif not msg and isinstance(err, str):
-            msg = err
-        code = body.get("code", body.get("retCode"))
-    elif isinstance(body, list) and len(body) >= 3 and body[0] == "error":
-        code, msg = body[1], body[2]
-    if msg:
-        return f"{msg} (code {code})" if code not in (None, "", 0, "0") else str(msg)
-    return text.strip()[:200] or "no message"
 
 
 def _caused(err: FetchError, exc: BaseException) -> FetchError:

@@ -24,7 +24,8 @@ from dccd_cli.errors import (
     ServerError,
     UnknownSymbolError,
 )
-from dccd_cli.http import AsyncHTTPClient, parse_http_date, parse_retry_after
+from dccd_cli.http import AsyncHTTPClient
+from dccd_cli.replies import parse_http_date, parse_retry_after
 
 BASE = "https://api.test"
 LIMIT = RateLimit(6000, 60, "X-MBX-USED-WEIGHT-1M")
