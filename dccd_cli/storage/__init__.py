@@ -11,10 +11,11 @@ answers what is already fetched (``missing``) for resume and incremental sync; t
 helpers serve tests and ``dccd inventory``. Disk errors surface as ``StorageError``.
 """
 
+from .datafile import merge_rows
 from .layout import LEDGER_NAME, Kind, Partition, SeriesKey, file_metadata, partition_for
 from .ledger import FailedInterval, Interval, Ledger
 from .reader import list_series, read_series, verify_series
-from .writer import SeriesWriter, WriteStats, merge_rows
+from .writer import SeriesWriter, WriteStats
 
 __all__ = [
     "LEDGER_NAME",

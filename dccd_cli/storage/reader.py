@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from ..errors import StorageError
 from ..schema import ts_ns_column
+from .datafile import read_data_file
 from .layout import (
     KINDS,
     LEDGER_NAME,
@@ -29,7 +30,6 @@ from .layout import (
     partition_from_name,
 )
 from .ledger import Interval, Ledger, normalize
-from .writer import read_data_file
 
 
 def read_series(

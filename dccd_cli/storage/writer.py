@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,6 @@ from ..chunk import Chunk, FailedRange
 from ..errors import StorageError
 from ..schema import is_sorted, ts_ns_column
 from .atomic import (
-    atomic_write,
     clean_stale_temps,
     ensure_dir,
     fsync_dir,
@@ -41,160 +40,23 @@ from .atomic import (
     storage_error,
     temp_path_for,
 )
+from .datafile import (
+    ROW_GROUP_ROWS,
+    all_unique,
+    conform,
+    merge_rows,
+    parquet_options,
+    read_data_file,
+    write_data_file,
+)
 from .layout import Partition, SeriesKey, file_metadata, partition_for
 from .ledger import FailedInterval, Interval, Ledger, intersect, normalize, subtract, union
 
 log = logging.getLogger("dccd.storage")
 
-# Large row groups: readers scan whole files, and per-group overhead (statistics, pages)
-# is negligible at this size. A month of 1m bars (44,640 rows) is one group.
-ROW_GROUP_ROWS = 1 << 20
 # Rows of a streamed day written per row group (bounds the memory of a trades download).
 STREAM_GROUP_ROWS = 1 << 17
-COMPRESSION = "zstd"
 _NEG_INF = -(1 << 63)
-# Columns never dictionary-encoded: the key columns (ts, a trade's id) are near-unique, so
-# a dictionary only costs CPU until the writer falls back to plain pages. The others
-# (side, prices, amounts) repeat and shrink with one. Either way any reader reads them.
-_NO_DICTIONARY = ("ts", "id")
-# ts is written DELTA_BINARY_PACKED: sorted timestamps differ little from row to row, so
-# the deltas pack into a few bits (a bar grid into almost nothing) before zstd. Measured on
-# a day of trades (1.02 M rows): files 9.29 -> 7.22 MB, writing 0.126 -> 0.118 µs a row,
-# reading ~7% less CPU. A standard Parquet encoding that pyarrow/pandas, Polars, DuckDB and
-# Spark >= 3.3 read (Spark 3.0-3.2 only with spark.sql.parquet.enableVectorizedReader=false).
-# Not taken: BYTE_STREAM_SPLIT on price/amount (files +50-80%), zstd level 3 (+15% CPU),
-# lz4/snappy (files +50%); page and batch sizes made no difference.
-_COLUMN_ENCODING = {"ts": "DELTA_BINARY_PACKED"}  # needs ts in _NO_DICTIONARY
-# No statistics on side: "buy" and "sell" are in every row group, so its min/max never
-# lets a reader skip one, and string statistics cost ~0.008 µs a row.
-_NO_STATISTICS = ("side",)
-
-
-# -- file I/O and merging (shared with the reader) ---------------------------------------
-
-
-def conform(table: pa.Table, key: SeriesKey, what: str = "chunk") -> pa.Table:
-    """``table`` in exactly ``key.schema`` (no metadata); ``ValueError`` if it is not one.
-
-    Column names and types must match: a page in another unit or layout is an adapter bug
-    that must not be papered over by a cast. Nullability is enforced here (null ts or id).
-    """
-    schema = key.schema
-    got = table.schema
-    if got.names != schema.names or any(a.type != b.type for a, b in zip(got, schema)):
-        raise ValueError(f"a {key.kind} {what} must have the schema\n{schema}\nnot\n{got}")
-    if not got.equals(schema, check_metadata=False):
-        try:
-            table = table.cast(schema)  # only nullability differs; the cast checks for nulls
-        except (ValueError, pa.ArrowInvalid) as exc:
-            raise ValueError(f"a {key.kind} {what} breaks its schema: {exc}") from exc
-    # A table built with a non-nullable schema is not checked for nulls by pyarrow.
-    for name in (key.key_column, "ts"):
-        if table.column(name).null_count:
-            raise ValueError(f"a {key.kind} {what} has null values in its {name!r} column")
-    return table.replace_schema_metadata(None)
-
-
-def read_data_file(path: Path, key: SeriesKey) -> pa.Table | None:
-    """The rows of one data file in ``key.schema``, or None if there is no such file.
-
-    An unreadable file raises ``StorageError`` and is left as it is: merging would
-    otherwise replace it and lose its rows.
-    """
-    try:
-        with pq.ParquetFile(str(path)) as pf:
-            table = pf.read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise storage_error("read", path, exc) from exc
-    except pa.ArrowException as exc:  # not Parquet, truncated, corrupt
-        raise StorageError(
-            f"the existing file {path} cannot be read ({exc}); it was left as it is — "
-            "move it away to download that period again"
-        ) from exc
-    try:
-        return conform(table, key, what="file")
-    except ValueError as exc:
-        raise StorageError(f"the existing file {path} was left as it is: {exc}") from exc
-
-
-def parquet_options(schema: pa.Schema) -> dict[str, Any]:
-    """The Parquet writer settings of every data file of a series of ``schema``."""
-    n_sort = 1 if "id" not in schema.names else 2  # ts, then id for trades
-    names = schema.names
-    return {
-        "compression": COMPRESSION,
-        "use_dictionary": [n for n in names if n not in _NO_DICTIONARY],
-        "column_encoding": {n: e for n, e in _COLUMN_ENCODING.items() if n in names},
-        "write_statistics": [n for n in names if n not in _NO_STATISTICS],
-        # Declares the sort order in the footer; engines may skip a sort on read.
-        "sorting_columns": [pq.SortingColumn(i) for i in range(n_sort)],
-    }
-
-
-def write_data_file(path: Path, table: pa.Table, metadata: dict[str, str]) -> int:
-    """Write ``table`` (sorted, unique) to ``path`` atomically; returns the file's size."""
-    table = table.replace_schema_metadata(metadata)
-
-    def write(tmp: Path) -> None:
-        pq.write_table(table, str(tmp), row_group_size=ROW_GROUP_ROWS,
-                       **parquet_options(table.schema))
-
-    return atomic_write(path, write)
-
-
-def _last_per_key(codes: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-    """Indices of the last occurrence of each distinct code, ordered by code."""
-    order = np.argsort(codes, kind="stable")  # stable: equal codes keep arrival order
-    ordered = codes[order]
-    last = np.ones(len(order), dtype=bool)
-    last[:-1] = ordered[1:] != ordered[:-1]
-    return order[last].astype(np.int64)
-
-
-def merge_rows(key: SeriesKey, existing: pa.Table | None, new: pa.Table) -> tuple[pa.Table, int]:
-    """Union of ``existing`` and ``new`` rows, unique on the key column, sorted.
-
-    On a key conflict the row from ``new`` wins (and among ``new`` rows, the later one).
-    Returns the merged table and how many of its rows came from ``new``.
-    """
-    n_old = 0 if existing is None else existing.num_rows
-    combined = new if n_old == 0 or existing is None else pa.concat_tables([existing, new])
-    n = combined.num_rows
-    if n == 0:
-        return combined, 0
-    if key.kind == "ohlc":
-        keep = _last_per_key(ts_ns_column(combined).to_numpy())  # already in ts order
-    else:
-        encoded = combined.column("id").combine_chunks().dictionary_encode()
-        if len(encoded.dictionary) == n and is_sorted(
-            combined, ts_ns_column(combined).to_numpy(), ["ts", "id"]
-        ):
-            # The common case — a new day, or rows after the stored ones: nothing to merge,
-            # and no copy either (a day of trades is tens of MB; Parquet writes chunks).
-            return combined, n - n_old
-        ids = encoded.indices
-        unique = _last_per_key(ids.to_numpy(zero_copy_only=False))
-        sub = pa.table(
-            {"ts": combined.column("ts").take(unique), "id": combined.column("id").take(unique)}
-        )
-        order = pc.sort_indices(sub, sort_keys=[("ts", "ascending"), ("id", "ascending")])
-        keep = unique[order.to_numpy()]
-    from_new = int(np.count_nonzero(keep >= n_old))
-    if len(keep) == n and np.array_equal(keep, np.arange(n)):
-        return combined.combine_chunks(), from_new  # already sorted and unique: no copy
-    return combined.take(pa.array(keep)).combine_chunks(), from_new
-
-
-def _all_unique(ids: pa.Array) -> bool:
-    """Whether no string id repeats, by sorting (a hash set of a million strings would
-    cost ~60 MB more). Integer ids are checked cheaper while they stream (see _Stream);
-    ids equal only as numbers ("07", "7") then cost a merge, never a row."""
-    if len(ids) < 2:
-        return True
-    ordered = ids.take(pc.sort_indices(ids))
-    return not pc.any(pc.equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1))).as_py()
 
 
 # -- the writer --------------------------------------------------------------------------
@@ -561,7 +423,7 @@ class SeriesWriter:
                 unique = not bool((nums[1:] == nums[:-1]).any())
             else:
                 ids = pq.ParquetFile(st.tmp).read(columns=["id"], use_threads=False).column("id")
-                unique = _all_unique(ids.combine_chunks())
+                unique = all_unique(ids.combine_chunks())
             if not unique:
                 self._unstream(pending)  # one id at two instants: merge keeps the newest
                 return False
