@@ -85,6 +85,27 @@ static inline int read_int(const unsigned char **pp, const unsigned char *end, i
     return 1;
 }
 
+/* A run of digits into the mantissa *m (leading zeros are not significant); the count of
+ * digits, or -1 past 19 significant ones (beyond the fast path, and uint64). */
+static inline int read_digits(const unsigned char **pp, const unsigned char *end, uint64_t *m,
+                              int *significant)
+{
+    const unsigned char *p = *pp;
+    int count = 0;
+    unsigned d;
+    while (p < end && (d = (unsigned)*p - '0') <= 9) {
+        if (*m || d) {
+            if (++*significant > 19)
+                return -1;
+            *m = *m * 10 + d;
+        }
+        count++;
+        p++;
+    }
+    *pp = p;
+    return count;
+}
+
 /* "-?DIGITS(.DIGITS)?" inside quotes, when exact in the double fast path. */
 static inline int read_dec(const unsigned char **pp, const unsigned char *end, double *out)
 {
@@ -98,31 +119,13 @@ static inline int read_dec(const unsigned char **pp, const unsigned char *end, d
         p++;
     }
     uint64_t m = 0;
-    int significant = 0, int_digits = 0, frac_digits = 0;
-    unsigned d;
-    while (p < end && (d = (unsigned)*p - '0') <= 9) {
-        if (m || d) {
-            if (++significant > 19)
-                return 0;
-            m = m * 10 + d;
-        }
-        int_digits++;
-        p++;
-    }
-    if (!int_digits)
+    int significant = 0, frac_digits = 0;
+    if (read_digits(&p, end, &m, &significant) <= 0)
         return 0;
     if (p < end && *p == '.') {
         p++;
-        while (p < end && (d = (unsigned)*p - '0') <= 9) {
-            if (m || d) {
-                if (++significant > 19)
-                    return 0;
-                m = m * 10 + d;
-            }
-            frac_digits++;
-            p++;
-        }
-        if (!frac_digits)
+        frac_digits = read_digits(&p, end, &m, &significant);
+        if (frac_digits <= 0)
             return 0;
     }
     if (p >= end || *p != '"')
