@@ -35,7 +35,7 @@ from .errors import (
 from .http import AsyncHTTPClient
 from .inventory import Inventory, SeriesInventory, take_inventory
 from .job import DownloadRequest, run_download
-from .paginate import paginate_backward, paginate_forward, paginate_ohlc, paginate_trades
+from .paginate import paginate_backward, paginate_forward, paginate_ohlc
 from .ratelimit import TokenBucket
 from .registry import adapters, get_adapter
 from .results import RunResult, SeriesResult, SyncResult
@@ -44,6 +44,7 @@ from .storage import Ledger, SeriesKey, SeriesWriter, read_series
 from .sync import SyncOptions, run_sync
 from .syncconfig import JobSpec, SyncConfig, load_config
 from .timeutil import Span
+from .tradepages import paginate_trades
 
 __all__ = [
     "AsyncHTTPClient", "DownloadRequest", "run_download", "paginate_backward", "paginate_forward",

@@ -29,12 +29,13 @@ from .errors import (
 from .guard import guarded, verify_dense_ids
 from .http import AsyncHTTPClient, HTTPStats, series_stats
 from .markets import check_symbol, resolve
-from .paginate import paginate_ohlc, paginate_trades
+from .paginate import paginate_ohlc
 from .registry import get_adapter
 from .results import FailedSpan, Gap, RunResult, SeriesResult
 from .storage import Interval, Kind, Ledger, SeriesKey, SeriesWriter
 from .storage.ledger import intersect, normalize, subtract
 from .timeutil import Span, format_ns, now_ns, parse_time
+from .tradepages import paginate_trades
 
 log = logging.getLogger("dccd.job")
 

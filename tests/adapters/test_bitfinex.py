@@ -20,8 +20,9 @@ from dccd_cli.adapters.bitfinex import BitfinexAdapter
 from dccd_cli.capability import Market
 from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, ProtocolError, RateLimitedError, ServerError
-from dccd_cli.paginate import paginate_ohlc, paginate_trades
+from dccd_cli.paginate import paginate_ohlc
 from dccd_cli.timeutil import DAY_NS, MINUTE_NS, MS, Span
+from dccd_cli.tradepages import paginate_trades
 
 # Real sample, verbatim from shared/exchanges/samples/bitfinex/ (provenance in SOURCES.md).
 ERROR_RATELIMIT = '["error",11010,"ratelimit: error"]'

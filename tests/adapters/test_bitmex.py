@@ -16,8 +16,9 @@ from dccd_cli.adapters.bitmex import BitmexAdapter
 from dccd_cli.capability import Market
 from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, UnknownSymbolError
-from dccd_cli.paginate import paginate_ohlc, paginate_trades
+from dccd_cli.paginate import paginate_ohlc
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, MS, Span
+from dccd_cli.tradepages import paginate_trades
 
 # Real samples, verbatim from shared/exchanges/samples/bitmex/ (a real /trade/bucketed reply
 # quoted in ExchangeSharp, a real /trade row from BitMEX's delta-server README).

@@ -19,8 +19,9 @@ from dccd_cli.adapters.coinbase import CoinbaseAdapter
 from dccd_cli.capability import Market
 from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, UnknownSymbolError
-from dccd_cli.paginate import paginate_ohlc, paginate_trades
+from dccd_cli.paginate import paginate_ohlc
 from dccd_cli.timeutil import HOUR_NS, MINUTE_NS, NS, Span
+from dccd_cli.tradepages import paginate_trades
 
 # Real samples, verbatim from shared/exchanges/samples/coinbase/ (provenance in SOURCES.md).
 TRADES_DOCS_EXAMPLE = """[

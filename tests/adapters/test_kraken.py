@@ -25,8 +25,8 @@ from dccd_cli.errors import (
     ServerError,
     UnknownSymbolError,
 )
-from dccd_cli.paginate import paginate_trades
 from dccd_cli.timeutil import HOUR_NS, MINUTE_NS, NS
+from dccd_cli.tradepages import paginate_trades
 
 # Real samples, verbatim from shared/exchanges/samples/kraken/ (provenance in SOURCES.md):
 # Kraken's API reference examples and the error bodies its docs and clients quote.

@@ -16,8 +16,9 @@ from dccd_cli.adapters.okx import OkxAdapter
 from dccd_cli.capability import Market
 from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, UnknownSymbolError
-from dccd_cli.paginate import paginate_ohlc, paginate_trades
+from dccd_cli.paginate import paginate_ohlc
 from dccd_cli.timeutil import DAY_NS, MINUTE_NS, MS, Span
+from dccd_cli.tradepages import paginate_trades
 
 # Real samples, verbatim from shared/exchanges/samples/okx/ (OKX docs-v5 examples and
 # third-party logs; provenance in samples/SOURCES.md).

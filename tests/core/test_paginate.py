@@ -12,16 +12,10 @@ import pytest
 
 from dccd_cli.chunk import Chunk, FailedRange
 from dccd_cli.errors import BannedError, ServerError
-from dccd_cli.paginate import (
-    MIN_TRADE_WINDOW_NS,
-    TradeWindows,
-    clip_sorted,
-    ohlc_windows,
-    paginate_ohlc,
-    paginate_trades,
-)
+from dccd_cli.paginate import clip_sorted, ohlc_windows, paginate_ohlc
 from dccd_cli.schema import ohlc_table, trades_table
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, Span
+from dccd_cli.tradepages import MIN_TRADE_WINDOW_NS, TradeWindows, paginate_trades
 
 T0 = 1_704_067_200 * 10**9  # 2024-01-01
 
