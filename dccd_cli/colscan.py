@@ -18,7 +18,7 @@ are plain non-negative decimals, decimals are the JSON strings Arrow's cast acce
 same cast the general path applies), booleans exactly ``true``/``false``.
 
 Two readers of that shape, tried in turn: the compiled one (``dccd_cli/_colscan.c``, built
-by setup.py where a C compiler is at hand; one pass over the bytes, ~0.06 ms a page),
+by setup.py where a C compiler is at hand; one pass over the bytes, ~0.09 ms a page),
 which reads only values inside its exact fast paths and leaves any other page to the
 numpy one here (``_scan``), which accepts exactly what Arrow's casts accept. The two agree
 value for value wherever the compiled one reads a page (tests/core/test_colscan.py).
@@ -124,6 +124,7 @@ class Layout:
         self._compile_spec(with_colon)
 
     def _compile_spec(self, keys: list[bytes]) -> None:
+        """The compiled reader's view of the layout (``keys``: each field's '"name":')."""
         kept = [(name, kind) for name, kind in self.fields if name in self.keep]
         readable = len(self.fields) <= 64 and all(kind != "str" for _, kind in kept)
         outputs = tuple((name, _NUMPY_OF[kind]) for name, kind in kept)
