@@ -63,6 +63,15 @@ async def test_scanned_and_parsed_trade_pages_are_the_same(cursor: int | None, l
     assert scanned[0].column("id").to_pylist() == ["100", "101", "102"]
 
 
+async def test_a_parsed_trade_without_its_maker_flag_has_no_side() -> None:
+    """The side is the taker's, by ``m``; a page read as JSON with ``m`` null (never
+    scanned: the scanner takes only true/false) stores the side as unknown, not a guess."""
+    rows = trades(3)
+    rows[1]["m"] = None
+    table, _ = await fetch_trades(json.dumps(rows), 100, 3)
+    assert table.column("side").to_pylist() == ["sell", None, "buy"]
+
+
 async def test_scanned_and_parsed_kline_pages_are_the_same() -> None:
     rows = klines(5)
     compact = orjson.dumps(rows).decode()

@@ -1,17 +1,14 @@
-"""Binance's per-page shortcuts give what they replace.
+"""Binance's per-page shortcut gives what the general path gives.
 
 The next ``fromId``: the fast path for a page of exactly consecutive ids from the cursor
 gives what the general path (np.unique over the page's own run) gives, and every odd page
 — ids out of order, repeated, with a gap, before the cursor, or none — still goes the
-general way. The taker's side: one if_else with typed scalars, as the take it replaced
-(and as if_else with bare strings on the JSON path, nulls included)."""
+general way."""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 from dccd_cli.adapters import binance
@@ -93,17 +90,3 @@ def test_random_pages_agree() -> None:
         fast += binance._consecutive_from(ids, C)
         same(ids, times, int(rng.integers(1, 13)), end_ns=end)
     assert 300 < fast < 3000  # both paths were exercised
-
-
-@pytest.mark.parametrize("m", [[True, False, False, True], [], [False] * 1000, [True] * 3])
-def test_sides_are_as_before(m: list[bool]) -> None:
-    arr = pa.array(m, pa.bool_())
-    before = pa.array(["buy", "sell"]).take(pa.array(np.asarray(m, bool).view(np.uint8)))
-    sides = pc.if_else(arr, binance._SELL, binance._BUY)
-    assert sides.type == pa.string() and sides.null_count == 0
-    assert sides.equals(before)
-
-
-def test_sides_of_a_parsed_page_with_a_null_are_as_before() -> None:
-    arr = pa.array([True, None, False])
-    assert pc.if_else(arr, binance._SELL, binance._BUY).equals(pc.if_else(arr, "sell", "buy"))
