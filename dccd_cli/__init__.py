@@ -34,10 +34,11 @@ from .errors import (
 )
 from .http import AsyncHTTPClient
 from .inventory import Inventory, SeriesInventory, take_inventory
-from .job import DownloadRequest, run_download
+from .job import run_download
 from .paginate import paginate_backward, paginate_forward, paginate_ohlc
 from .ratelimit import TokenBucket
 from .registry import adapters, get_adapter
+from .request import DownloadRequest
 from .results import RunResult, SeriesResult, SyncResult
 from .schema import OHLC_SCHEMA, TRADES_SCHEMA, ohlc_table, trades_table
 from .storage import Ledger, SeriesKey, SeriesWriter, read_series

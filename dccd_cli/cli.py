@@ -18,7 +18,7 @@ from platformdirs import user_config_dir, user_data_dir
 
 from .errors import DccdError, UsageError
 from .inventory import take_inventory
-from .job import DownloadRequest, run_download
+from .job import run_download
 from .registry import adapters
 from .render import (
     configure_logging,
@@ -29,6 +29,7 @@ from .render import (
     render_run,
     render_sync,
 )
+from .request import DownloadRequest
 from .sync import SyncOptions, run_sync
 
 app = typer.Typer(

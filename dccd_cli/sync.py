@@ -36,8 +36,6 @@ from .job import (
     ProgressSink,
     SeriesTask,
     bound_series,
-    check_kind,
-    check_output_dir,
     exchange_now,
     fetch_ranges,
     run_series,
@@ -45,6 +43,7 @@ from .job import (
 from .lock import DatasetLock
 from .markets import load_markets
 from .registry import get_adapter
+from .request import check_kind, check_output_dir
 from .results import Estimate, JobFailure, SeriesResult, SyncResult
 from .storage import Ledger
 from .storage.layout import partition_files

@@ -36,9 +36,9 @@ from typing import Any
 
 from .capability import Adapter
 from .errors import ConfigError, UsageError
-from .job import check_dates, check_kind, check_output_dir
 from .markets import check_symbol
 from .registry import get_adapter
+from .request import check_dates, check_kind, check_output_dir
 from .timeutil import MINUTE_NS, NS, now_ns
 
 JOB_KEYS: dict[str, str] = {

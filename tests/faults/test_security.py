@@ -35,7 +35,8 @@ from dccd_cli.cli import app
 from dccd_cli.emulator import EmulatorServer, serve
 from dccd_cli.errors import NetworkError, OutputPathError
 from dccd_cli.http import AsyncHTTPClient
-from dccd_cli.job import DownloadRequest, run_download
+from dccd_cli.job import run_download
+from dccd_cli.request import DownloadRequest
 from dccd_cli.storage import SeriesKey
 from dccd_cli.transport import StreamTransport, make_transport
 
