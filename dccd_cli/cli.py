@@ -19,6 +19,7 @@ from platformdirs import user_config_dir, user_data_dir
 from .errors import DccdError, UsageError
 from .inventory import take_inventory
 from .job import run_download
+from .markets import run_markets
 from .registry import adapters
 from .render import (
     configure_logging,
@@ -26,6 +27,7 @@ from .render import (
     progress_for,
     render_exchanges,
     render_inventory,
+    render_markets,
     render_run,
     render_sync,
 )
@@ -101,7 +103,7 @@ def _download(req: DownloadRequest, emulate: bool, json_mode: bool, quiet: bool)
 @app.command()
 def ohlc(
     exchange: Annotated[str, typer.Argument(help="Exchange name, e.g. binance (see `dccd exchanges`).")],
-    symbols: Annotated[list[str], typer.Argument(help="Unified symbols, e.g. BTC-USDT ETH-USDT.")],
+    symbols: Annotated[list[str], typer.Argument(help="Markets: BTC-USDT, BTC/USDT, the exchange's own name (BTCUSDT) or a pattern ('*-USDT'); see `dccd markets`.")],
     span: Annotated[str, typer.Option("--span", help="Bar length, e.g. 1m, 1h, 1d (see `dccd exchanges`).")],
     start: StartOpt,
     end: EndOpt = None,
@@ -122,7 +124,7 @@ def ohlc(
 @app.command()
 def trades(
     exchange: Annotated[str, typer.Argument(help="Exchange name, e.g. binance.")],
-    symbols: Annotated[list[str], typer.Argument(help="Unified symbols, e.g. BTC-USDT.")],
+    symbols: Annotated[list[str], typer.Argument(help="Markets: BTC-USDT, BTC/USDT, the exchange's own name (BTCUSDT) or a pattern ('*-USDT'); see `dccd markets`.")],
     start: StartOpt,
     end: EndOpt = None,
     out: OutOpt = None,
@@ -202,6 +204,21 @@ def inventory(
         _fail(exc)
         return
     render_inventory(result, json_mode=json_mode, charset="ascii" if ascii_only else None)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def markets(
+    exchange: Annotated[str, typer.Argument(help="Exchange name, e.g. binance (see `dccd exchanges`).")],
+    pattern: Annotated[str | None, typer.Argument(help="Only the markets a pattern matches, e.g. '*-USDT' (any case), or one market's name.", show_default=False)] = None,
+    base_url: BaseUrlOpt = None,
+    emulate: EmulateOpt = False,
+    json_mode: JsonOpt = False,
+) -> None:
+    """List the exchange's markets: unified symbol, its own name, listing date when known."""
+    with _run_reported(), _base_url(exchange, base_url, emulate) as url:
+        result = asyncio.run(run_markets(exchange, pattern, url))
+    render_markets(result, json_mode=json_mode)
     raise typer.Exit(result.exit_code)
 
 

@@ -1,8 +1,16 @@
-"""Unified symbols (``BTC-USDT``) resolved against an exchange's own market list.
+"""Markets: what a user may name, resolved against an exchange's own market list.
+
+A user names a market by its unified symbol (``BTC-USDT``, any case), by ccxt's spelling
+(``BTC/USDT``), by the exchange's own name (``BTCUSDT`` on Binance, ``XBTUSDT`` or
+``XXBTZUSD`` on Kraken, ``tBTCUSD`` on Bitfinex) or by an fnmatch pattern on the unified
+symbols (``*-USDT``); ``dccd ohlc``/``trades``, ``dccd markets`` and ``dccd sync`` share
+this one reading. The form is checked before anything touches the name (paths, URLs);
+only a market from the exchange's list ever names a file.
 
 The list is cached in the platformdirs user cache directory (``$DCCD_CACHE_DIR`` overrides
 it), keyed by exchange and base URL — an emulator and the real exchange never share a
-cache — and refreshed once a day, or at once when a symbol is not found in it.
+cache — and refreshed once a day, or at once when a name is not found in it. A name not
+found is refused with the close ones the list does hold.
 """
 
 from __future__ import annotations
@@ -13,32 +21,108 @@ import json
 import os
 import re
 import time
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from platformdirs import user_cache_dir
 
 from .capability import Adapter, Market
 from .errors import UnknownSymbolError
+from .http import AsyncHTTPClient
+from .registry import get_adapter
+from .results import MarketsResult
 
 TTL_S = 86_400
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
+# ccxt's spelling of a spot market.
+_SLASHED_RE = re.compile(r"^([A-Za-z0-9]{1,20})/([A-Za-z0-9]{1,20})$")
+# An exchange's own name: BTCUSDT, XXBTZUSD, tBTCUSD, XBT_USDT, BTC-USDT-SWAP, tTESTBTC:TESTUSD.
+_NATIVE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,39}$")
+_PATTERN_RE = re.compile(r"^[A-Z0-9*?\[\]!-]{1,41}$")
+_FORMS = ("BASE-QUOTE (e.g. BTC-USDT), BASE/QUOTE, the exchange's own name (e.g. BTCUSDT) "
+          "or a pattern (e.g. '*-USDT')")
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("DCCD_CACHE_DIR") or user_cache_dir("dccd")) / "markets"
 
 
+def is_pattern(symbol: str) -> bool:
+    """A symbol with fnmatch wildcards: it names the markets of the list it matches."""
+    return any(c in symbol for c in "*?[")
+
+
 def check_symbol(symbol: str) -> str:
-    """Validate a unified symbol's form before anything else touches it (paths, URLs)."""
+    """Check a market name as a user wrote it, before anything else touches it.
+
+    Returns the name to look up: a unified symbol upper-cased (``btc/usdt`` becomes
+    ``BTC-USDT``), a pattern upper-cased, or the exchange's own name as written. Anything
+    else (spaces, paths, non-ASCII) is an UnknownSymbolError naming the accepted forms.
+    """
     # Checked before upper-casing: str.upper() maps some non-ASCII letters to ASCII ones
     # ("ﬀ" -> "FF", "ı" -> "I"), which would let them pass as another symbol.
     s = symbol.strip()
-    if not (s.isascii() and SYMBOL_RE.fullmatch(s.upper())):
-        shown = symbol if len(symbol) <= 40 else symbol[:40] + "…"
-        raise UnknownSymbolError(
-            f"symbol {shown!r} is not of the form BASE-QUOTE (letters and digits, e.g. BTC-USDT)"
-        )
-    return s.upper()
+    shown = symbol if len(symbol) <= 40 else symbol[:40] + "…"
+    if s.isascii():
+        if is_pattern(s):
+            if _PATTERN_RE.fullmatch(s.upper()):
+                return s.upper()
+            raise UnknownSymbolError(f"pattern {shown!r} may hold letters, digits, '-' and the "
+                                     "wildcards * ? [...] only, e.g. *-USDT")
+        if slashed := _SLASHED_RE.fullmatch(s):
+            return f"{slashed[1]}-{slashed[2]}".upper()
+        if SYMBOL_RE.fullmatch(s.upper()):
+            return s.upper()
+        if _NATIVE_RE.fullmatch(s):
+            return s
+    raise UnknownSymbolError(f"symbol {shown!r} is not of the form {_FORMS}")
+
+
+def match_symbol(name: str, markets: Mapping[str, Market]) -> list[Market]:
+    """The markets a checked name (``check_symbol``) stands for, sorted: those a pattern
+    matches, or the one market whose unified symbol or own name it is (any case)."""
+    if is_pattern(name):
+        pattern = name.upper()
+        return [markets[s] for s in sorted(markets) if fnmatchcase(s, pattern)]
+    if name.upper() in markets:
+        return [markets[name.upper()]]
+    wanted = name.upper()
+    for m in markets.values():
+        # Kraken's pair key (XXBTZUSD) is a second own name beside its altname (XBTUSD).
+        if wanted in (m.native.upper(), str(m.extra.get("key", "")).upper()):
+            return [m]
+    return []
+
+
+def close_markets(name: str, markets: Mapping[str, Market], n: int = 5) -> list[str]:
+    """Unified symbols a user who wrote ``name`` may have meant: close spellings of a
+    unified or own name first, then markets of the same base, then of the same quote."""
+    names: dict[str, str] = {}  # unified and own names, upper-cased -> unified
+    for m in markets.values():
+        names.setdefault(m.symbol, m.symbol)
+        names.setdefault(m.native.upper(), m.symbol)
+    wanted = name.upper().replace("/", "-")
+    found = [names[c] for c in difflib.get_close_matches(wanted, list(names), n=n, cutoff=0.6)]
+    base, sep, quote = wanted.partition("-")
+    if not sep:  # a bare currency (BTC) or an own name we could not split
+        quote = base
+    ranked = sorted(markets.values(), key=lambda m: (
+        -difflib.SequenceMatcher(None, wanted, m.symbol).ratio(), m.symbol))
+    found += [m.symbol for m in ranked if m.base == base]
+    found += [m.symbol for m in ranked if m.quote == quote]
+    return list(dict.fromkeys(found))[:n]
+
+
+def unknown_symbol(name: str, exchange: str, markets: Mapping[str, Market]) -> str:
+    """Why ``name`` is refused, with what the exchange does list that is close to it."""
+    command = f"`dccd markets {exchange}` lists its {len(markets)} markets"
+    if is_pattern(name):
+        return f"pattern {name!r} matches no market on {exchange}; {command}"
+    close = close_markets(name, markets)
+    if close:
+        return f"unknown symbol {name!r} on {exchange}; did you mean {', '.join(close)}?"
+    return f"unknown symbol {name!r} on {exchange}, and none is close to it; {command}"
 
 
 def _cache_file(exchange: str, base_url: str) -> Path:
@@ -84,19 +168,34 @@ async def load_markets(adapter: Adapter, base_url: str, *, refresh: bool = False
 
 
 async def resolve(adapter: Adapter, base_url: str, symbols: list[str]) -> list[Market]:
-    """Markets for unified symbols, refreshing a stale cache once before giving up."""
+    """The markets that market names (any form ``check_symbol`` accepts) stand for, each
+    once however often or in how many spellings it is named, in the order first named.
+    A stale cache is refreshed once before a name is refused."""
     wanted = [check_symbol(s) for s in symbols]
     markets = await load_markets(adapter, base_url)
-    if any(s not in markets for s in wanted):
+    if not all(match_symbol(s, markets) for s in wanted):
         markets = await load_markets(adapter, base_url, refresh=True)
-    out = []
+    found: dict[str, Market] = {}
     for s in wanted:
-        m = markets.get(s)
-        if m is None:
-            close = difflib.get_close_matches(s, list(markets), n=3, cutoff=0.8)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise UnknownSymbolError(
-                f"unknown symbol {s!r} on {adapter.name} ({len(markets)} markets listed){hint}"
-            )
-        out.append(m)
-    return out
+        matched = match_symbol(s, markets)
+        if not matched:
+            raise UnknownSymbolError(unknown_symbol(s, adapter.name, markets))
+        for m in matched:
+            found.setdefault(m.symbol, m)
+    return list(found.values())
+
+
+async def run_markets(exchange: str, pattern: str | None, base_url: str | None) -> MarketsResult:
+    """``dccd markets``: the exchange's markets, or those a pattern (or name) stands for."""
+    adapter_cls = get_adapter(exchange)
+    wanted = check_symbol(pattern) if pattern is not None else None
+    url = (base_url or adapter_cls.default_base_url).rstrip("/")
+    async with AsyncHTTPClient.shared(adapter_cls.name, url, adapter_cls.rate_limit,
+                                      check=adapter_cls.check) as http:
+        adapter = adapter_cls(http)
+        if wanted is None:
+            markets = await load_markets(adapter, url)
+            found = [markets[s] for s in sorted(markets)]
+        else:
+            found = await resolve(adapter, url, [wanted])
+    return MarketsResult(adapter_cls.name, wanted, sorted(found, key=lambda m: m.symbol))

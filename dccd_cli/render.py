@@ -29,7 +29,7 @@ from rich.table import Table
 
 from .inventory import LEGEND, STRIP_CHARS, Inventory, SeriesInventory
 from .job import NoProgress, ProgressSink
-from .results import RunResult, SeriesResult, SyncResult
+from .results import MarketsResult, RunResult, SeriesResult, SyncResult
 from .timeutil import format_ns
 
 
@@ -337,6 +337,20 @@ def render_inventory(inv: Inventory, *, json_mode: bool, charset: str | None = N
     if charset == "ascii":  # error texts quoted from exchanges, paths: may hold anything
         text = text.encode("ascii", "replace").decode("ascii")
     out.write(text)
+
+
+def render_markets(result: MarketsResult, *, json_mode: bool, stdout: IO[str] | None = None) -> None:
+    """One line per market, sorted: unified symbol, the exchange's own name, and the first
+    data's date when the exchange tells it."""
+    out = stdout or sys.stdout
+    if json_mode:
+        out.write(orjson.dumps(result.to_json()).decode() + "\n")
+        return
+    wide = max((len(m.symbol) for m in result.markets), default=0)
+    native = max((len(m.native) for m in result.markets), default=0)
+    for m in result.markets:
+        listed = f"  listed {format_ns(m.listed_ns)[:10]}" if m.listed_ns is not None else ""
+        out.write(f"{m.symbol:<{wide}}  {m.native:<{native}}{listed}".rstrip() + "\n")
 
 
 def render_exchanges(described: list[dict[str, Any]], *, json_mode: bool, stdout: IO[str] | None = None) -> None:

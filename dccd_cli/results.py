@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .capability import Market
 from .timeutil import format_ns
 
 
@@ -214,3 +215,31 @@ class SyncResult:
         if self.dry_run:
             doc["exchanges"] = {k: v.to_json() for k, v in self.exchanges.items()}
         return doc
+
+
+@dataclass
+class MarketsResult:
+    """What ``dccd markets`` found: the exchange's markets (all, or those ``pattern``
+    stands for), sorted by unified symbol."""
+
+    exchange: str
+    pattern: str | None
+    markets: list[Market] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "command": "markets",
+            "exchange": self.exchange,
+            "pattern": self.pattern,
+            "ok": True,
+            "exit_code": 0,
+            "markets": [
+                {"symbol": m.symbol, "native_symbol": m.native, "base": m.base, "quote": m.quote,
+                 "listed": format_ns(m.listed_ns) if m.listed_ns is not None else None}
+                for m in self.markets
+            ],
+        }

@@ -23,7 +23,6 @@ import math
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -41,14 +40,14 @@ from .job import (
     run_series,
 )
 from .lock import DatasetLock
-from .markets import load_markets
+from .markets import load_markets, match_symbol, unknown_symbol
 from .registry import get_adapter
 from .request import check_kind, check_output_dir
 from .results import Estimate, JobFailure, SeriesResult, SyncResult
 from .storage import Ledger
 from .storage.layout import partition_files
 from .storage.ledger import intersect, total
-from .syncconfig import JobSpec, is_pattern, load_config
+from .syncconfig import JobSpec, load_config
 
 # Share of an exchange's budget the token bucket lets us use (ratelimit.TokenBucket.safety).
 _BUDGET_SHARE = 0.95
@@ -156,25 +155,20 @@ def _refuse_problems(groups: list[_Group]) -> None:
 
 
 async def _markets_for(job: JobSpec, g: _Group, markets: dict[str, Market]) -> list[Market]:
-    """The job's markets: literal symbols, and patterns matched on the market list."""
+    """The job's markets: named ones, and patterns matched on the market list (the reading
+    ``dccd ohlc``/``trades`` use, ``markets.match_symbol``)."""
     assert g.adapter is not None
     found: dict[str, Market] = {}
     for sym in job.symbols:
-        def match(known: dict[str, Market], sym: str = sym) -> list[str]:
-            if is_pattern(sym):
-                return sorted(s for s in known if fnmatchcase(s, sym))
-            return [sym] if sym in known else []
-
-        names = match(markets)
-        if not names:  # the cached list may be a day old: ask the exchange once more
+        matched = match_symbol(sym, markets)
+        if not matched:  # the cached list may be a day old: ask the exchange once more
             markets.update(await load_markets(g.adapter, g.base_url, refresh=True))
-            names = match(markets)
-        if not names:
-            what = "pattern" if is_pattern(sym) else "symbol"
-            g.problems.append(f"{job.where(symbol=sym)}: [[job]] {job.name!r}: {what} {sym!r} "
-                              f"matches no market on {g.exchange} ({len(markets)} markets listed)")
-        for name in names:
-            found.setdefault(name, markets[name])
+            matched = match_symbol(sym, markets)
+        if not matched:
+            g.problems.append(f"{job.where(symbol=sym)}: [[job]] {job.name!r}: "
+                              f"{unknown_symbol(sym, g.exchange, markets)}")
+        for m in matched:
+            found.setdefault(m.symbol, m)
     return list(found.values())
 
 

@@ -57,13 +57,8 @@ JOB_KEYS: dict[str, str] = {
 TOP_KEYS = ("defaults", "job")
 DEFAULT_OVERLAP_BARS = 3
 DEFAULT_TRADES_OVERLAP_NS = MINUTE_NS
-_PATTERN_CHARS = re.compile(r"^[A-Z0-9*?\[\]!-]{1,41}$")
 _DURATION = re.compile(r"^([0-9]{1,6})([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def is_pattern(symbol: str) -> bool:
-    return any(c in symbol for c in "*?[")
 
 
 @dataclass(frozen=True)
@@ -325,10 +320,7 @@ def _job(path: Path, i: int, raw: dict[str, Any], defaults: dict[str, Any], line
     for sym in symbols:
         where = value_line("symbols", sym)
         try:
-            unified = sym.upper() if is_pattern(sym) else check_symbol(sym)
-            if is_pattern(sym) and not _PATTERN_CHARS.match(unified):
-                raise UsageError(f"pattern {sym!r} may hold letters, digits, '-' and the "
-                                 "wildcards * ? [...] only, e.g. *-USDT")
+            unified = check_symbol(sym)  # unified, BASE/QUOTE, the exchange's own name, a pattern
         except UsageError as exc:
             problems.add(where, f"{shown}: symbols: {exc}")
             continue
