@@ -15,6 +15,7 @@ from .chunk import Chunk, FailedRange
 from .errors import (
     BadDateError,
     BannedError,
+    BaseUrlError,
     ConfigError,
     DatasetLockedError,
     DccdError,
@@ -58,6 +59,7 @@ __all__ = [
     "Adapter",
     "BadDateError",
     "BannedError",
+    "BaseUrlError",
     "Capability",
     "Chunk",
     "DccdError",

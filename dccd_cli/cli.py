@@ -16,7 +16,7 @@ from typing import Annotated, NoReturn
 import typer
 from platformdirs import user_config_dir, user_data_dir
 
-from .errors import DccdError, UsageError
+from .errors import BaseUrlError, DccdError, UsageError
 from .inventory import take_inventory
 from .job import run_download
 from .markets import run_markets
@@ -31,7 +31,7 @@ from .render import (
     render_run,
     render_sync,
 )
-from .request import DownloadRequest
+from .request import DownloadRequest, check_base_url, local_dir, shown_url
 from .sync import SyncOptions, run_sync
 
 app = typer.Typer(
@@ -44,7 +44,13 @@ app = typer.Typer(
 
 
 def default_out() -> Path:
-    return Path(os.environ.get("DCCD_DATA_DIR") or user_data_dir("dccd"))
+    env = os.environ.get("DCCD_DATA_DIR")
+    return local_dir(env, what="DCCD_DATA_DIR") if env else Path(user_data_dir("dccd"))
+
+
+def out_dir(text: str | None) -> Path:
+    """``--out`` as typed (a URL is refused), else the default dataset directory."""
+    return local_dir(text) if text is not None else default_out()
 
 
 def default_sync_file() -> Path:
@@ -82,7 +88,8 @@ def _base_url(exchange: str, base_url: str | None, emulate: bool) -> Iterator[st
         yield server.venue_url(exchange.lower())
 
 
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Dataset directory (default: $DCCD_DATA_DIR, else the user data directory).")]
+# --out is taken as text: a Path would turn "s3://bucket/x" into the folder "s3:/bucket/x".
+OutOpt = Annotated[str | None, typer.Option("--out", "-o", help="Dataset directory (default: $DCCD_DATA_DIR, else the user data directory).")]
 BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="The exchange's REST base URL, e.g. an emulator's http://127.0.0.1:8765/binance.")]
 EmulateOpt = Annotated[bool, typer.Option("--emulate", help="Start the offline emulator in-process and download from it.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")]
@@ -115,9 +122,10 @@ def ohlc(
     quiet: QuietOpt = False,
 ) -> None:
     """Download OHLC candles into OUT/ohlc/exchange=…/symbol=…/span=…/YYYY-MM.parquet."""
-    req = DownloadRequest(kind="ohlc", exchange=exchange, symbols=symbols, span=span, start=start,
-                          end=end, out=out or default_out(), base_url=base_url,
-                          include_partial=include_partial)
+    with _run_reported():
+        req = DownloadRequest(kind="ohlc", exchange=exchange, symbols=symbols, span=span, start=start,
+                              end=end, out=out_dir(out), base_url=base_url,
+                              include_partial=include_partial)
     _download(req, emulate, json_mode, quiet)
 
 
@@ -134,8 +142,9 @@ def trades(
     quiet: QuietOpt = False,
 ) -> None:
     """Download every trade into OUT/trades/exchange=…/symbol=…/YYYY-MM-DD.parquet."""
-    req = DownloadRequest(kind="trades", exchange=exchange, symbols=symbols, start=start, end=end,
-                          out=out or default_out(), base_url=base_url)
+    with _run_reported():
+        req = DownloadRequest(kind="trades", exchange=exchange, symbols=symbols, start=start, end=end,
+                              out=out_dir(out), base_url=base_url)
     _download(req, emulate, json_mode, quiet)
 
 
@@ -143,9 +152,13 @@ def _base_urls(pairs: list[str] | None) -> dict[str, str]:
     urls: dict[str, str] = {}
     for pair in pairs or []:
         name, sep, url = pair.partition("=")
-        if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
-            raise UsageError(f"--base-url {pair!r} is not EXCHANGE=URL, e.g. binance=http://127.0.0.1:8765/binance")
-        urls[name.strip().lower()] = url.strip()
+        try:
+            if not sep or not name.strip():
+                raise BaseUrlError(pair)
+            urls[name.strip().lower()] = check_base_url(url)
+        except BaseUrlError:
+            raise BaseUrlError(f"--base-url {shown_url(pair)!r} is not EXCHANGE=URL with an http(s) URL, "
+                               "e.g. binance=http://127.0.0.1:8765/binance") from None
     return urls
 
 
@@ -155,7 +168,7 @@ def sync(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (series, ranges, estimated requests and time) and fetch nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="When another sync holds the dataset's lock: wait for it, or exit 75 at once.")] = False,
     wait_timeout: Annotated[float, typer.Option("--wait-timeout", help="Seconds --wait waits for the lock before exiting 75.")] = 3600.0,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Dataset directory for every job (overrides the file's out; default: the file's, else $DCCD_DATA_DIR, else the user data directory).")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Dataset directory for every job (overrides the file's out; default: the file's, else $DCCD_DATA_DIR, else the user data directory).")] = None,
     base_url: Annotated[list[str] | None, typer.Option("--base-url", help="EXCHANGE=URL: another endpoint for an exchange (repeatable).")] = None,
     emulate: EmulateOpt = False,
     json_mode: JsonOpt = False,
@@ -166,7 +179,8 @@ def sync(
     75 the dataset is locked by another sync (--no-wait)."""
     configure_logging(quiet=quiet)
     with _run_reported():
-        opts = SyncOptions(config=config or default_sync_file(), default_out=default_out(), out=out,
+        opts = SyncOptions(config=config or default_sync_file(), default_out=default_out(),
+                           out=local_dir(out) if out is not None else None,
                            base_urls=_base_urls(base_url), dry_run=dry_run, wait=wait,
                            wait_timeout=wait_timeout, notify=notifier(quiet=quiet))
         with _emulator_url(emulate) as url:
@@ -190,7 +204,7 @@ def _emulator_url(emulate: bool) -> Iterator[str | None]:
 
 @app.command()
 def inventory(
-    directory: Annotated[Path | None, typer.Argument(help="Dataset directory (default: $DCCD_DATA_DIR, else the user data directory).", show_default=False)] = None,
+    directory: Annotated[str | None, typer.Argument(help="Dataset directory (default: $DCCD_DATA_DIR, else the user data directory).", show_default=False)] = None,
     verify: Annotated[bool, typer.Option("--verify", help="Re-read every file: schema, order, uniqueness, no unfinished bar, ledger consistent with the files.")] = False,
     width: Annotated[int, typer.Option("--width", help="Characters of the coverage strip.")] = 60,
     ascii_only: Annotated[bool, typer.Option("--ascii", help="Draw the strips in ASCII (the default when the output is not UTF-8).")] = False,
@@ -199,7 +213,8 @@ def inventory(
     """What a dataset holds: per series its range, rows, files, size, coverage and gaps
     (no data at the exchange, failed, never fetched), drawn as a strip."""
     try:
-        result = take_inventory(directory or default_out(), verify=verify, width=width)
+        result = take_inventory(local_dir(directory, what="DIR") if directory is not None else default_out(),
+                                verify=verify, width=width)
     except DccdError as exc:
         _fail(exc)
         return

@@ -9,7 +9,8 @@ Every failure a user can see is one of these, and the exit code follows from the
     │   ├── UnsupportedSpanError      span the exchange does not offer
     │   ├── BadDateError              unparsable date / start after end
     │   ├── UnsupportedRangeError     range the exchange cannot serve over REST
-    │   ├── OutputPathError           output directory not usable
+    │   ├── OutputPathError           output directory not usable (or a URL)
+    │   ├── BaseUrlError              --base-url not an http(s) URL, or not the exchange's API
     │   └── ConfigError               a `dccd sync` file that does not validate (file:line)
     ├── FetchError                    exit 1: the exchange or the network failed us
     │   ├── NetworkError              connect/read errors, timeouts (retried first)
@@ -64,6 +65,11 @@ class UnsupportedRangeError(UsageError):
 
 class OutputPathError(UsageError):
     pass
+
+
+class BaseUrlError(UsageError):
+    """A base URL given by the user that is not an http(s) URL, or that answers 404 where
+    the exchange's market list should be."""
 
 
 class ConfigError(UsageError):

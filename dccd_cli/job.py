@@ -21,13 +21,14 @@ from .chunk import FailedRange, Piece
 from .errors import (
     BadDateError,
     BannedError,
+    ExchangeError,
     UnsupportedRangeError,
 )
 from .guard import guarded, verify_dense_ids
 from .http import AsyncHTTPClient, HTTPStats, series_stats
 from .markets import resolve
 from .paginate import paginate_ohlc
-from .request import DownloadRequest, validate
+from .request import DownloadRequest, not_an_api, validate
 from .results import FailedSpan, Gap, RunResult, SeriesResult
 from .storage import Interval, Kind, Ledger, SeriesKey, SeriesWriter
 from .storage.ledger import intersect, normalize, subtract
@@ -325,7 +326,13 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
         adapter_cls.name, base_url, adapter_cls.rate_limit, check=adapter_cls.check
     ) as http:
         adapter = adapter_cls(http)
-        markets = await resolve(adapter, base_url, plan.symbols)
+        try:
+            markets = await resolve(adapter, base_url, plan.symbols)
+        except ExchangeError as exc:
+            wrong = not_an_api(exc, adapter.name, f"--base-url {req.base_url}") if req.base_url else None
+            if wrong is not None:
+                raise wrong from exc
+            raise
         server_now = await exchange_now(adapter)
         span = plan.span
         tasks: list[SeriesTask] = []

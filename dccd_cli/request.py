@@ -9,11 +9,19 @@ against the exchange's market list and bounds the range by the exchange's clock.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .capability import Adapter, Capability
-from .errors import BadDateError, OutputPathError, UnsupportedRangeError, UnsupportedSpanError
+from .errors import (
+    BadDateError,
+    BaseUrlError,
+    ExchangeError,
+    OutputPathError,
+    UnsupportedRangeError,
+    UnsupportedSpanError,
+)
 from .markets import check_symbol
 from .registry import get_adapter
 from .timeutil import Span, format_ns, now_ns, parse_time
@@ -30,6 +38,56 @@ class DownloadRequest:
     span: str | None = None
     base_url: str | None = None
     include_partial: bool = False
+
+
+# "s3://bucket/x", "file:///data": a scheme of two or more characters (so "C:/data" is a path).
+_URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
+_BASE_URL_RE = re.compile(r"^https?://[^\s/?#]+(/\S*)?$")
+_USERINFO_RE = re.compile(r"(?<=//)[^/@\s]*@")
+BASE_URL_EXAMPLE = "http://127.0.0.1:8765/binance"
+
+
+def local_dir(text: str, what: str = "--out") -> Path:
+    """The dataset directory a user typed, as a local path. A URL is refused (exit 2):
+    dccd writes to a local directory only, and ``Path("s3://b/x")`` would quietly become a
+    folder named ``s3:``. ``file://`` is refused too, naming the path to give instead, so
+    that one spelling means one thing."""
+    m = _URL_RE.match(text.strip())
+    if m is None:
+        return Path(text).expanduser()
+    if m.group(1).lower() == "file":
+        path = text.strip()[len(m.group(0)):]
+        hint = f"give the path itself: {'/' + path.lstrip('/')}"
+    else:
+        hint = "object storage is not supported yet; give a local directory"
+    raise OutputPathError(f"{what} {text!r} is a URL; dccd writes to a local directory only: {hint}")
+
+
+def check_base_url(url: str, what: str = "--base-url") -> str:
+    """An exchange's base URL as typed: ``http(s)://host[:port][/path]``, without the
+    trailing slash. Anything else is refused at once (exit 2), before a request is retried
+    against a host that cannot exist."""
+    text = url.strip()
+    if not _BASE_URL_RE.match(text):
+        raise BaseUrlError(f"{what} {shown_url(url)!r} is not an http(s) URL; give the exchange's API root "
+                           f"with its scheme, e.g. {BASE_URL_EXAMPLE}")
+    return text.rstrip("/")
+
+
+def shown_url(text: str) -> str:
+    """A URL as typed, fit for a message: ``user:password@`` becomes ``***@``."""
+    return _USERINFO_RE.sub("***@", text)
+
+
+def not_an_api(exc: ExchangeError, exchange: str, given: str) -> BaseUrlError | None:
+    """A base URL the user gave (``given``: how, e.g. ``--base-url URL``) that answers
+    HTTP 404 for the market list is a wrong URL, not an exchange fault: the error to raise
+    instead, naming the URL asked and what was expected; None for any other error."""
+    if exc.status != 404:
+        return None
+    return BaseUrlError(f"{shown_url(given)}: {exc.url or 'the market list'} answered HTTP 404 where {exchange}'s "
+                        f"market list was expected; is it the exchange's API root, like "
+                        f"{BASE_URL_EXAMPLE.replace('binance', exchange)}?")
 
 
 def check_output_dir(out: Path) -> Path:
@@ -96,6 +154,8 @@ def validate(req: DownloadRequest) -> _Plan:
     if not req.symbols:
         raise BadDateError("name at least one symbol, e.g. BTC-USDT")
     symbols = [check_symbol(s) for s in req.symbols]
+    if req.base_url is not None:
+        req.base_url = check_base_url(req.base_url)
     check_dates(req.start, req.end, now=now_ns())
     out = check_output_dir(req.out)
     return _Plan(adapter_cls, cap, span, symbols, out)

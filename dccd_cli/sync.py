@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from .capability import Adapter, Market
-from .errors import ConfigError, DccdError, FetchError, UsageError
+from .errors import ConfigError, DccdError, ExchangeError, FetchError, UsageError
 from .http import AsyncHTTPClient
 from .job import (
     NoProgress,
@@ -42,7 +42,7 @@ from .job import (
 from .lock import DatasetLock
 from .markets import load_markets, match_symbol, unknown_symbol
 from .registry import get_adapter
-from .request import check_kind, check_output_dir
+from .request import check_kind, check_output_dir, not_an_api
 from .results import Estimate, JobFailure, SeriesResult, SyncResult
 from .storage import Ledger
 from .storage.layout import partition_files
@@ -84,12 +84,24 @@ class _Group:
     done: list[tuple[int, SeriesResult]] = field(default_factory=list)  # no fetch needed
     failures: list[JobFailure] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    given: list[str] = field(default_factory=list)  # how the user named base_url, if they did
 
 
 def _base_url(opts: SyncOptions, job: JobSpec, cls: type[Adapter]) -> str:
     if opts.emulator_url:
         return f"{opts.emulator_url.rstrip('/')}/{job.exchange}"
     return (opts.base_urls.get(job.exchange) or job.base_url or cls.default_base_url).rstrip("/")
+
+
+def _url_given(opts: SyncOptions, job: JobSpec) -> str | None:
+    """How the user gave the job's base URL, for a message; None for the exchange's own."""
+    if opts.emulator_url:
+        return None
+    if job.exchange in opts.base_urls:
+        return f"--base-url {job.exchange}={opts.base_urls[job.exchange]}"
+    if job.base_url:
+        return f"{job.where('base_url')}: [[job]] {job.name!r}: base_url {job.base_url!r}"
+    return None
 
 
 async def run_sync(opts: SyncOptions, progress: ProgressSink | None = None) -> SyncResult:
@@ -104,7 +116,9 @@ async def run_sync(opts: SyncOptions, progress: ProgressSink | None = None) -> S
     for job in config.jobs:
         cls = get_adapter(job.exchange)
         url = _base_url(opts, job, cls)
-        groups.setdefault((job.exchange, url), _Group(job.exchange, url, cls, [])).jobs.append(job)
+        group = groups.setdefault((job.exchange, url), _Group(job.exchange, url, cls, []))
+        group.jobs.append(job)
+        group.given.extend(g for g in [_url_given(opts, job)] if g and g not in group.given)
     result = SyncResult(config=str(config.path), outs=sorted({str(p) for p in outs.values()}),
                         dry_run=opts.dry_run)
     async with AsyncExitStack() as stack:
@@ -182,6 +196,11 @@ async def _plan(g: _Group, outs: dict[int, Path]) -> None:
         server_now = await exchange_now(adapter)
         expanded = [(job, await _markets_for(job, g, markets)) for job in g.jobs]
     except FetchError as exc:
+        wrong = [w for how in g.given if isinstance(exc, ExchangeError)
+                 for w in [not_an_api(exc, g.exchange, how)] if w is not None]
+        if wrong:  # a wrong URL is a usage error (exit 2), not the exchange failing
+            g.problems.extend(str(w) for w in wrong)
+            return
         g.failures.extend(JobFailure(j.name, g.exchange, f"could not plan: {exc}") for j in g.jobs)
         return
     for job, found in expanded:

@@ -38,7 +38,7 @@ from .capability import Adapter
 from .errors import ConfigError, UsageError
 from .markets import check_symbol
 from .registry import get_adapter
-from .request import check_dates, check_kind, check_output_dir
+from .request import check_base_url, check_dates, check_kind, check_output_dir, local_dir
 from .timeutil import MINUTE_NS, NS, now_ns
 
 JOB_KEYS: dict[str, str] = {
@@ -358,9 +358,9 @@ def _job(path: Path, i: int, raw: dict[str, Any], defaults: dict[str, Any], line
     out_text = text("out")
     out: Path | None = None
     if out_text is not None:
-        out = Path(out_text).expanduser()
-        out = out if out.is_absolute() else path.parent.absolute() / out
         try:
+            out = local_dir(out_text, what="out")
+            out = out if out.is_absolute() else path.parent.absolute() / out
             out = check_output_dir(out)
         except UsageError as exc:
             bad("out", str(exc).replace("--out", "out"))
@@ -375,8 +375,11 @@ def _job(path: Path, i: int, raw: dict[str, Any], defaults: dict[str, Any], line
     except ValueError:
         bad("trades_overlap", f"{trades_overlap!r} is not a duration; {JOB_KEYS['trades_overlap']}")
     base_url = text("base_url")
-    if base_url is not None and not re.match(r"^https?://[^\s/]+", base_url):
-        bad("base_url", f"{base_url!r} is not an http(s) URL; {JOB_KEYS['base_url']}")
+    if base_url is not None:
+        try:
+            base_url = check_base_url(base_url, what="base_url")
+        except UsageError as exc:
+            bad("base_url", str(exc))
     name = text("name") or f"{exchange or 'job'}#{i}"
     if len(problems.items) > before or exchange is None or start is None:
         return None
@@ -385,6 +388,6 @@ def _job(path: Path, i: int, raw: dict[str, Any], defaults: dict[str, Any], line
     return JobSpec(
         index=i, name=name, exchange=exchange.lower(), symbols=tuple(checked), spans=tuple(spans),
         trades=trades, start=start, end=end, out=out, overlap=overlap,
-        trades_overlap_ns=trades_overlap_ns, base_url=base_url.rstrip("/") if base_url else None,
+        trades_overlap_ns=trades_overlap_ns, base_url=base_url,
         source=path, lines=keys, symbol_lines=symbol_lines,
     )

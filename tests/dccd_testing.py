@@ -25,12 +25,14 @@ class CliRun:
     stderr: str
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliRun:
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
+            cwd: Path | None = None) -> CliRun:
     """Run the real `dccd` command line in a subprocess, as a user or cron would."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "dccd_cli", *args],
         capture_output=True, text=True, timeout=timeout, env=full_env, stdin=subprocess.DEVNULL,
+        cwd=cwd,
     )
     return CliRun(proc.returncode, proc.stdout, proc.stderr)
 

@@ -110,6 +110,10 @@ BAD = [
     ('[[job]]\nexchange = "binance"\nsymbols = ["BTC-USDT"\n',
      3, ["not valid TOML"]),
     ('', 1, ["no [[job]] table"]),
+    ('[[job]]\nexchange = "binance"\nsymbols = ["BTC-USDT"]\nohlc = ["1h"]\nstart = "-3d"\nout = "s3://bucket/x"\n',
+     6, ["out 's3://bucket/x' is a URL", "object storage is not supported yet"]),
+    ('[[job]]\nexchange = "binance"\nsymbols = ["BTC-USDT"]\nohlc = ["1h"]\nstart = "-3d"\nbase_url = "127.0.0.1:8765/binance"\n',
+     6, ["base_url '127.0.0.1:8765/binance' is not an http(s) URL", "e.g. http://127.0.0.1:8765/binance"]),
 ]
 
 
