@@ -13,7 +13,8 @@ request budget. Each request:
 5. asks the adapter's ``check`` hook whether the reply is an error in disguise (Kraken's
    errors arrive with HTTP 200, Bitfinex's as ``["error", 11010, ...]``), then applies the
    generic rules: 2xx → the data; 429 → wait Retry-After with the whole exchange paused, not
-   counted as a retry; 418 → ``BannedError`` now and for every later request; 5xx,
+   counted as a retry; 418 → ``BannedError`` now and for every later request, of this
+   run and (``dccd_cli.bans``) of later runs until the ban ends; 5xx,
    network errors, unparsable 2xx bodies → exponential backoff with full jitter; other
    4xx → ``ExchangeError`` with the exchange's own message.
 
@@ -41,6 +42,7 @@ from typing import Any, Self
 import httpx
 import orjson
 
+from . import bans
 from .capability import RateLimit
 from .errors import (
     BannedError,
@@ -235,6 +237,13 @@ class AsyncHTTPClient:
         self._usage_window_s = self._window_of(rate_limit)
         self._ban: BannedError | None = None
         self._ban_until: float | None = None  # monotonic; None with a ban = until further notice
+        self._ban_remembered = False
+        if (earlier := bans.active(exchange, self.base_url, now=wall_clock())) is not None:
+            # An earlier run was banned and the ban still holds: nothing is sent before it
+            # ends, as asking would only lengthen it (``dccd_cli.bans``).
+            self._ban = BannedError(earlier.refusal(), exchange=exchange)
+            self._ban_until = clock() + (earlier.until_s - wall_clock())
+            self._ban_remembered = True
         self._refs = 0
         # Where this client is registered while shared (the table of its event loop).
         self._shared_in: tuple[_Table, tuple[str, str]] | None = None
@@ -567,7 +576,10 @@ class AsyncHTTPClient:
     def _ban_on(self, err: BannedError) -> None:
         self._ban = err
         self._ban_until = None if err.retry_after is None else self._clock() + err.retry_after
+        self._ban_remembered = False
         log.info("%s", err.args[0])  # the user sees it once, as the run's error
+        # ... and the next runs know it too, and ask nothing until it ends.
+        bans.remember(self.exchange, self.base_url, err.retry_after, err.args[0], now=self._wall())
 
     def _raise_if_banned(self, shown: str) -> None:
         """Fail fast while the exchange bans us: sending more would only extend the ban."""
@@ -579,11 +591,12 @@ class AsyncHTTPClient:
             if remaining <= 0:
                 log.info("%s: the ban has expired; resuming requests", self.exchange)
                 self._ban = self._ban_until = None
+                self._ban_remembered = False
                 return
         raise BannedError(
             self._ban.args[0],
             exchange=self.exchange,
-            url=shown,
+            url=None if self._ban_remembered else shown,  # remembered: this run asked nothing
             status=self._ban.status,
             retry_after=remaining,
         )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import __version__
+from . import __version__, bans
 from .capability import Adapter, Capability, Market
 from .chunk import FailedRange, Piece
 from .errors import (
@@ -313,6 +313,18 @@ async def exchange_now(adapter: Adapter) -> int:
     return now
 
 
+def refused(req: DownloadRequest, plan: _Plan, why: str) -> list[SeriesResult]:
+    """Every series of a run that asks the exchange nothing (a ban an earlier run met), failed
+    with ``why``. Their range is as asked by the local clock (the exchange's is not asked);
+    the exchange's own symbol is not known."""
+    now = now_ns()
+    end = now if req.end in (None, "now") else parse_time(req.end, now=now, what="end")
+    start = end if req.start == "origin" else parse_time(req.start, now=now, what="start")
+    span = plan.span.code if plan.span else None
+    return [SeriesResult(plan.adapter_cls.name, symbol, None, req.kind, span, start, end, error=why)
+            for symbol in plan.symbols]
+
+
 async def run_download(req: DownloadRequest, progress: ProgressSink | None = None) -> RunResult:
     """Run one ``dccd ohlc`` / ``dccd trades`` command and say what it did."""
     loop = asyncio.get_running_loop()
@@ -322,6 +334,10 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
     adapter_cls = plan.adapter_cls
     base_url = (req.base_url or adapter_cls.default_base_url).rstrip("/")
     run = RunResult(command=req.kind, out=str(plan.out))
+    if (ban := bans.active(adapter_cls.name, base_url)) is not None:
+        run.series = refused(req, plan, ban.refusal())
+        run.seconds = loop.time() - t0
+        return run
     async with AsyncHTTPClient.shared(
         adapter_cls.name, base_url, adapter_cls.rate_limit, check=adapter_cls.check
     ) as http:

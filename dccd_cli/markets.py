@@ -44,8 +44,13 @@ _FORMS = ("BASE-QUOTE (e.g. BTC-USDT), BASE/QUOTE, the exchange's own name (e.g.
           "or a pattern (e.g. '*-USDT')")
 
 
+def cache_root() -> Path:
+    """dccd's cache directory: ``$DCCD_CACHE_DIR``, else the platformdirs user cache."""
+    return Path(os.environ.get("DCCD_CACHE_DIR") or user_cache_dir("dccd"))
+
+
 def cache_dir() -> Path:
-    return Path(os.environ.get("DCCD_CACHE_DIR") or user_cache_dir("dccd")) / "markets"
+    return cache_root() / "markets"
 
 
 def is_pattern(symbol: str) -> bool:

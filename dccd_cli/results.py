@@ -46,7 +46,7 @@ class SeriesResult:
 
     exchange: str
     symbol: str
-    native_symbol: str
+    native_symbol: str | None  # None when the exchange was not asked (a remembered ban)
     kind: str
     span: str | None
     start_ns: int

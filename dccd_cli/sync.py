@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from . import bans
 from .capability import Adapter, Market
 from .errors import ConfigError, DccdError, ExchangeError, FetchError, UsageError
 from .http import AsyncHTTPClient
@@ -191,6 +192,9 @@ async def _plan(g: _Group, outs: dict[int, Path]) -> None:
     go to ``g.problems``; an exchange that cannot be reached fails its jobs only."""
     assert g.adapter is not None
     adapter = g.adapter
+    if (ban := bans.active(g.exchange, g.base_url)) is not None:  # ask it nothing
+        g.failures.extend(JobFailure(j.name, g.exchange, ban.refusal()) for j in g.jobs)
+        return
     try:
         markets = dict(await load_markets(adapter, g.base_url))
         server_now = await exchange_now(adapter)

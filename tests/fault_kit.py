@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,15 +61,16 @@ def run(server: EmulatorServer, kind: str, out: Path, *extra: str,
 
 
 def run_both(server: EmulatorServer, out: Path, *, env: dict[str, str] | None = None,
+             env_of: dict[str, dict[str, str]] | None = None,
              timeout: float = 120) -> dict[str, tuple[int, dict[str, Any] | None, str]]:
-    """Both commands at once (two processes, one emulator): kind -> (code, summary, stderr)."""
-    full_env = {**os.environ, **(env or {})}
+    """Both commands at once (two processes, one emulator): kind -> (code, summary, stderr).
+    ``env_of`` adds variables for one command (kind -> variables)."""
     procs = {
         kind: subprocess.Popen(
             [sys.executable, "-m", "dccd_cli", *args, "--base-url", server.venue_url("binance"),
              "--out", str(out), "--json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-            env=full_env)
+            env={**os.environ, **(env or {}), **(env_of or {}).get(kind, {})})
         for kind, args in COMMANDS.items()
     }
     results: dict[str, tuple[int, dict[str, Any] | None, str]] = {}
@@ -76,6 +78,16 @@ def run_both(server: EmulatorServer, out: Path, *, env: dict[str, str] | None = 
         stdout, stderr = proc.communicate(timeout=timeout)
         results[kind] = (proc.returncode, json.loads(stdout) if stdout.strip() else None, stderr)
     return results
+
+
+def expire_bans(*caches: Path) -> None:
+    """End now every ban remembered in these cache directories (``dccd_cli.bans``): what
+    waiting it out would do, without the wait. The next run finds it expired."""
+    for cache in caches:
+        for path in (cache / "bans").glob("*.json"):
+            record = json.loads(path.read_text())
+            record["until_s"] = time.time() - 1
+            path.write_text(json.dumps(record))
 
 
 def golden_dataset(root: Path, cache: Path) -> Path:

@@ -33,6 +33,7 @@ from fault_kit import (
     assert_equal_to_golden,
     assert_missing_is_named,
     assert_sound,
+    expire_bans,
     keys,
     ns,
     outside,
@@ -123,9 +124,13 @@ def test_fault(case: Case, golden: Golden, tmp_path: Path) -> None:
     # for both or are limited to one command's endpoint (/klines, /aggTrades).
     spec = case.ohlc if case.ohlc == case.trades else ",".join(filter(None, (case.ohlc, case.trades)))
     out = tmp_path / "data"
+    # Each command remembers its bans in a cache of its own: they start together, and the
+    # ban one meets must not refuse the other before it has met its own.
+    caches = {kind: tmp_path / f"cache-{kind}" for kind in COMMANDS}
+    env_of = {kind: {"DCCD_CACHE_DIR": str(cache)} for kind, cache in caches.items()}
     with EmulatorServer(settings()) as server:
         server.faults.configure(plan(spec))
-        results = run_both(server, out, env=case.env)
+        results = run_both(server, out, env=case.env, env_of=env_of)
         hit = {f.path for f in server.faults.injected}
         assert any("klines" in p for p in hit) and any("aggTrades" in p for p in hit), hit
         assert_sound(out)
@@ -145,9 +150,11 @@ def test_fault(case: Case, golden: Golden, tmp_path: Path) -> None:
                 assert cut and all(e and "banned" in e and "until" in e for e in cut), summary
         if case.expect == "identical":
             return
-        # The failed ranges are in the ledger: a fault-free run fetches them, and only them.
+        # The failed ranges are in the ledger: a fault-free run fetches them, and only them
+        # (once a ban has ended).
         server.faults.configure({})
-        for kind, (code, _, stderr) in run_both(server, out).items():
+        expire_bans(*caches.values())
+        for kind, (code, _, stderr) in run_both(server, out, env_of=env_of).items():
             assert code == 0, (kind, stderr)
             assert_equal_to_golden(out, kind, golden[kind])
         assert_sound(out)
@@ -172,6 +179,7 @@ def test_a_ban_before_any_data_is_one_line_and_writes_nothing(golden: Golden, tm
         assert line.startswith("dccd: error: binance has banned this IP until "), line
         assert not list(out.rglob("*.parquet")) if out.exists() else True
         server.faults.configure({})
+        expire_bans(Path(os.environ["DCCD_CACHE_DIR"]))  # the ban has ended
         code, _, stderr = run(server, "ohlc", out)
     assert code == 0, stderr
     assert_equal_to_golden(out, "ohlc", golden["ohlc"])
