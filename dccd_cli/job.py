@@ -313,16 +313,17 @@ async def exchange_now(adapter: Adapter) -> int:
     return now
 
 
-def refused(req: DownloadRequest, plan: _Plan, why: str) -> list[SeriesResult]:
+def refused(req: DownloadRequest, exchange: str, symbols: list[str], span: Span | None,
+            why: str) -> list[SeriesResult]:
     """Every series of a run that asks the exchange nothing (a ban an earlier run met), failed
     with ``why``. Their range is as asked by the local clock (the exchange's is not asked);
     the exchange's own symbol is not known."""
     now = now_ns()
     end = now if req.end in (None, "now") else parse_time(req.end, now=now, what="end")
     start = end if req.start == "origin" else parse_time(req.start, now=now, what="start")
-    span = plan.span.code if plan.span else None
-    return [SeriesResult(plan.adapter_cls.name, symbol, None, req.kind, span, start, end, error=why)
-            for symbol in plan.symbols]
+    code = span.code if span else None
+    return [SeriesResult(exchange, symbol, None, req.kind, code, start, end, error=why)
+            for symbol in symbols]
 
 
 async def run_download(req: DownloadRequest, progress: ProgressSink | None = None) -> RunResult:
@@ -335,7 +336,7 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
     base_url = (req.base_url or adapter_cls.default_base_url).rstrip("/")
     run = RunResult(command=req.kind, out=str(plan.out))
     if (ban := bans.active(adapter_cls.name, base_url)) is not None:
-        run.series = refused(req, plan, ban.refusal())
+        run.series = refused(req, adapter_cls.name, plan.symbols, plan.span, ban.refusal())
         run.seconds = loop.time() - t0
         return run
     async with AsyncHTTPClient.shared(
