@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cachedir import cache_root
 from .errors import StorageError
-from .markets import cache_root
 from .storage.atomic import atomic_write_bytes, ensure_dir
 from .timeutil import NS, format_ns
 

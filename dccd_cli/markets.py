@@ -25,8 +25,7 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from platformdirs import user_cache_dir
-
+from .cachedir import cache_root
 from .capability import Adapter, Market
 from .errors import UnknownSymbolError
 from .http import AsyncHTTPClient
@@ -42,11 +41,6 @@ _NATIVE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,39}$")
 _PATTERN_RE = re.compile(r"^[A-Z0-9*?\[\]!-]{1,41}$")
 _FORMS = ("BASE-QUOTE (e.g. BTC-USDT), BASE/QUOTE, the exchange's own name (e.g. BTCUSDT) "
           "or a pattern (e.g. '*-USDT')")
-
-
-def cache_root() -> Path:
-    """dccd's cache directory: ``$DCCD_CACHE_DIR``, else the platformdirs user cache."""
-    return Path(os.environ.get("DCCD_CACHE_DIR") or user_cache_dir("dccd"))
 
 
 def cache_dir() -> Path:
