@@ -111,7 +111,7 @@ def _download(req: DownloadRequest, emulate: bool, json_mode: bool, quiet: bool)
 def ohlc(
     exchange: Annotated[str, typer.Argument(help="Exchange name, e.g. binance (see `dccd exchanges`).")],
     symbols: Annotated[list[str], typer.Argument(help="Markets: BTC-USDT, BTC/USDT, the exchange's own name (BTCUSDT) or a pattern ('*-USDT'); see `dccd markets`.")],
-    span: Annotated[str, typer.Option("--span", help="Bar length, e.g. 1m, 1h, 1d (see `dccd exchanges`).")],
+    span: Annotated[list[str], typer.Option("--span", help="Bar length, e.g. 1m, 1h, 1d (see `dccd exchanges`); several, one series each: --span 1h --span 1d, or --span 1h,1d.")],
     start: StartOpt,
     end: EndOpt = None,
     out: OutOpt = None,
@@ -123,7 +123,7 @@ def ohlc(
 ) -> None:
     """Download OHLC candles into OUT/ohlc/exchange=…/symbol=…/span=…/YYYY-MM.parquet."""
     with _run_reported():
-        req = DownloadRequest(kind="ohlc", exchange=exchange, symbols=symbols, span=span, start=start,
+        req = DownloadRequest(kind="ohlc", exchange=exchange, symbols=symbols, spans=span, start=start,
                               end=end, out=out_dir(out), base_url=base_url,
                               include_partial=include_partial)
     _download(req, emulate, json_mode, quiet)

@@ -351,9 +351,8 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
                 raise wrong from exc
             raise
         server_now = await exchange_now(adapter)
-        span = plan.span
         tasks: list[SeriesTask] = []
-        for market in markets:
+        for market, span in ((m, s) for m in markets for s in plan.spans):
             bounds = await bound_series(adapter, plan.cap, req.kind, span, market, req.start, req.end,
                                         server_now, include_partial=req.include_partial)
             if bounds is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .capability import Adapter, Capability
@@ -35,7 +35,8 @@ class DownloadRequest:
     start: str
     end: str | None
     out: Path
-    span: str | None = None
+    # ohlc: the spans as typed ("1h", or "1h,1d"); one series per symbol and span
+    spans: list[str] = field(default_factory=list)
     base_url: str | None = None
     include_partial: bool = False
 
@@ -111,7 +112,7 @@ class _Plan:
 
     adapter_cls: type[Adapter]
     cap: Capability
-    span: Span | None
+    spans: list[Span | None]  # [None] for trades
     symbols: list[str]
     out: Path
 
@@ -137,6 +138,19 @@ def check_kind(adapter_cls: type[Adapter], kind: str, span: str | None) -> tuple
     return cap, parsed
 
 
+def check_spans(adapter_cls: type[Adapter], kind: str, given: list[str]) -> tuple[Capability, list[Span | None]]:
+    """The capability of ``kind`` and every span asked (``--span 1h --span 1d``, or
+    ``--span 1h,1d``), each checked before any request and each once, in the order given.
+    Trades have no span: ``[None]``."""
+    codes = [code.strip() for text in given for code in text.split(",") if code.strip()]
+    if kind != "ohlc" or not codes:
+        cap, span = check_kind(adapter_cls, kind, None)
+        return cap, [span]
+    checked = [check_kind(adapter_cls, kind, code) for code in codes]
+    spans = {span.code: span for _, span in checked if span is not None}  # 1h twice: once
+    return checked[0][0], list(spans.values())
+
+
 def check_dates(start: str, end: str | None, *, now: int) -> None:
     """Parse START and END as a user wrote them (``origin``, ``now``, relative, dates); both
     fixed and START not before END is a BadDateError. Relative dates are checked against
@@ -150,7 +164,7 @@ def check_dates(start: str, end: str | None, *, now: int) -> None:
 def validate(req: DownloadRequest) -> _Plan:
     """Every check that needs no network. Raises a UsageError (exit 2) on the first problem."""
     adapter_cls = get_adapter(req.exchange)
-    cap, span = check_kind(adapter_cls, req.kind, req.span)
+    cap, spans = check_spans(adapter_cls, req.kind, req.spans)
     if not req.symbols:
         raise BadDateError("name at least one symbol, e.g. BTC-USDT")
     symbols = [check_symbol(s) for s in req.symbols]
@@ -158,5 +172,5 @@ def validate(req: DownloadRequest) -> _Plan:
         req.base_url = check_base_url(req.base_url)
     check_dates(req.start, req.end, now=now_ns())
     out = check_output_dir(req.out)
-    return _Plan(adapter_cls, cap, span, symbols, out)
+    return _Plan(adapter_cls, cap, spans, symbols, out)
 
