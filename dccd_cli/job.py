@@ -336,7 +336,8 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
     base_url = (req.base_url or adapter_cls.default_base_url).rstrip("/")
     run = RunResult(command=req.kind, out=str(plan.out))
     if (ban := bans.active(adapter_cls.name, base_url)) is not None:
-        run.series = refused(req, adapter_cls.name, plan.symbols, plan.span, ban.refusal())
+        run.series = [r for span in plan.spans
+                      for r in refused(req, adapter_cls.name, plan.symbols, span, ban.refusal())]
         run.seconds = loop.time() - t0
         return run
     async with AsyncHTTPClient.shared(
