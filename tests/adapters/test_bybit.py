@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from adapter_kit import FakeClock, Handler, ints, make_adapter, replies
 
-from dccd_cli import job
+from dccd_cli import request
 from dccd_cli.adapters.bybit import BybitAdapter
 from dccd_cli.capability import Market
 from dccd_cli.errors import (
@@ -207,8 +207,8 @@ def test_trades_are_declared_unsupported_with_what_bybit_offers_instead() -> Non
 def test_trades_request_is_refused_before_any_request(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(job, "get_adapter", lambda name: BybitAdapter)
-    req = job.DownloadRequest(kind="trades", exchange="bybit", symbols=["BTC-USDT"],
-                              start="2024-01-01", end="2024-01-02", out=tmp_path)
+    monkeypatch.setattr(request, "get_adapter", lambda name: BybitAdapter)
+    req = request.DownloadRequest(kind="trades", exchange="bybit", symbols=["BTC-USDT"],
+                                  start="2024-01-01", end="2024-01-02", out=tmp_path)
     with pytest.raises(UnsupportedRangeError, match="archive"):
-        job.validate(req)
+        request.validate(req)
