@@ -96,6 +96,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary on
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress; errors only.")]
 StartOpt = Annotated[str, typer.Option("--start", help="First instant: a date (2024-01-01), a datetime, -90d, or 'origin' (the exchange's first data).")]
 EndOpt = Annotated[str | None, typer.Option("--end", help="End (exclusive): a date, a datetime, -1d, or 'now' (default).")]
+RefetchOpt = Annotated[bool, typer.Option("--refetch", help="Fetch the whole range again, even what the coverage ledger holds (repairs files damaged or lost).")]
 
 
 def _download(req: DownloadRequest, emulate: bool, json_mode: bool, quiet: bool) -> None:
@@ -118,6 +119,7 @@ def ohlc(
     base_url: BaseUrlOpt = None,
     emulate: EmulateOpt = False,
     include_partial: Annotated[bool, typer.Option("--include-partial", help="Also store the bar still forming at the exchange's 'now'.")] = False,
+    refetch: RefetchOpt = False,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -125,7 +127,7 @@ def ohlc(
     with _run_reported():
         req = DownloadRequest(kind="ohlc", exchange=exchange, symbols=symbols, spans=span, start=start,
                               end=end, out=out_dir(out), base_url=base_url,
-                              include_partial=include_partial)
+                              include_partial=include_partial, refetch=refetch)
     _download(req, emulate, json_mode, quiet)
 
 
@@ -138,13 +140,14 @@ def trades(
     out: OutOpt = None,
     base_url: BaseUrlOpt = None,
     emulate: EmulateOpt = False,
+    refetch: RefetchOpt = False,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Download every trade into OUT/trades/exchange=…/symbol=…/YYYY-MM-DD.parquet."""
     with _run_reported():
         req = DownloadRequest(kind="trades", exchange=exchange, symbols=symbols, start=start, end=end,
-                              out=out_dir(out), base_url=base_url)
+                              out=out_dir(out), base_url=base_url, refetch=refetch)
     _download(req, emulate, json_mode, quiet)
 
 

@@ -8,13 +8,18 @@ Per series: first and last timestamp, rows, files, size on disk, coverage of its
   for trades, whole minutes without a trade (a minute is fine enough to see an illiquid
   pair's quiet stretches, and coarse enough to stay cheap over years of ticks);
 * **failed** — ranges the ledger records as failed, with the error;
+* **file missing** — fetched, but the file the ledger's manifest names for it is gone or
+  holds less than recorded (``storage.filecheck``): never taken for a quiet market, and
+  the next download or sync of the range fetches it again;
 * **never fetched** — inside the series' range, in neither list.
 
 The strip draws a series' range in a fixed number of cells, each the worst of what it
 covers: ``✗`` failed, ``·`` never fetched, else by how much of it holds rows: ``█`` all,
 ``▒`` partly (a quiet market), ``░`` none (the exchange had no data). ``--verify``
-re-reads every file (``storage.verify_series``) and checks for unfinished bars: a bar
-whose close lies after the end of the ledger range it was fetched in was still forming.
+re-reads every file (``storage.verify_series``: contract, and each file against the
+ledger's manifest, missing and unrecorded files included) and checks for unfinished bars:
+a bar whose close lies after the end of the ledger range it was fetched in was still
+forming.
 
 Bar positions are numbered as consecutive integers (``_Grid``), months included, so all
 of this is searchsorted arithmetic on the sorted positions that hold rows.
@@ -36,6 +41,7 @@ from .errors import OutputPathError, StorageError
 from .lock import holder_if_locked
 from .schema import ts_ns_column
 from .storage import Interval, Ledger, SeriesKey, list_series, verify_series
+from .storage.filecheck import check_files
 from .storage.layout import partition_files
 from .storage.ledger import intersect, normalize, subtract, total, union
 from .timeutil import DAY_NS, Span, datetime_to_ns, format_ns
@@ -192,7 +198,9 @@ def _series(root: Path, key: SeriesKey, *, verify: bool, width: int) -> SeriesIn
     except StorageError as exc:
         inv.notes.append(str(exc))
         ledger = Ledger(directory)
-    fetched = ledger.fetched
+    # A range whose file is gone is not stored, whatever the ledger says: never "no data".
+    lost = check_files(ledger, move_unreadable=False).lost
+    fetched = subtract(ledger.fetched, lost)
     failed = ledger.failed
     problems = verify_series(root, key) if verify else []
     occupied: list[I64] = []
@@ -212,10 +220,10 @@ def _series(root: Path, key: SeriesKey, *, verify: bool, width: int) -> SeriesIn
         inv.last_ns = hi if inv.last_ns is None else max(inv.last_ns, hi)
         occupied.append(np.unique(grid.index(ts)))
         if verify and key.kind == "ohlc":
-            problems.extend(_unfinished(path.name, ts, grid, fetched))
+            problems.extend(_unfinished(path.name, ts, grid, fetched, ledger.provisional))
     occ: I64 = np.unique(np.concatenate(occupied)) if occupied else np.empty(0, np.int64)
-    starts = [iv[0] for iv in fetched] + [f.start_ns for f in failed]
-    ends = [iv[1] for iv in fetched] + [f.end_ns for f in failed]
+    starts = [iv[0] for iv in [*fetched, *lost]] + [f.start_ns for f in failed]
+    ends = [iv[1] for iv in [*fetched, *lost]] + [f.end_ns for f in failed]
     if inv.first_ns is not None and inv.last_ns is not None:
         starts.append(inv.first_ns)
         ends.append(grid.open(grid.floor(inv.last_ns) + 1) if key.kind == "ohlc" else inv.last_ns + 1)
@@ -228,8 +236,11 @@ def _series(root: Path, key: SeriesKey, *, verify: bool, width: int) -> SeriesIn
     inv.coverage = 100.0 * total(intersect(fetched, [(r0, r1)])) / max(1, r1 - r0)
     failed_iv = normalize((f.start_ns, f.end_ns) for f in failed)
     never = subtract([(r0, r1)], union(fetched, failed_iv))
+    gone = subtract(lost, failed_iv)
     inv.gaps = sorted([Stretch(f.start_ns, f.end_ns, "failed", f.error) for f in failed]
-                      + [Stretch(s, e, "not fetched") for s, e in never], key=lambda g: g.start_ns)
+                      + [Stretch(s, e, "file missing") for s, e in gone]
+                      + [Stretch(s, e, "not fetched") for s, e in subtract(never, gone)],
+                      key=lambda g: g.start_ns)
     _no_data(inv, grid, occ, fetched)
     inv.cells = _cells(grid, occ, fetched, failed_iv, never, r0, r1, width, key.kind)
     return inv
@@ -300,9 +311,12 @@ def _cells(grid: _Grid, occ: I64, fetched: list[Interval], failed: list[Interval
     return "".join(out)
 
 
-def _unfinished(name: str, ts: I64, grid: _Grid, fetched: list[Interval]) -> list[str]:
+def _unfinished(name: str, ts: I64, grid: _Grid, fetched: list[Interval],
+                provisional: list[Interval]) -> list[str]:
     """Bars whose close is after the end of the ledger range they were fetched in: they
-    were still forming then (stored on request, or by an older dccd)."""
+    were still forming then (stored on request, or by an older dccd). Those the ledger
+    marks provisional are fetched again by the next run that covers them; the others
+    (an older dccd's) only by a download with ``--refetch``."""
     if not fetched or not len(ts):
         return []
     starts = np.array([s for s, _ in fetched], dtype=np.int64)
@@ -319,6 +333,10 @@ def _unfinished(name: str, ts: I64, grid: _Grid, fetched: list[Interval]) -> lis
     if not bad:
         return []
     t, end = bad[0]
+    marked = all(intersect(provisional, [(t0, t0 + 1)]) for t0, _ in bad)
+    advice = ("the ledger marks it provisional: the next download or sync that covers it "
+              "replaces it" if marked else
+              "a download from that bar with --refetch replaces it")
     return [f"{name}: {len(bad)} unfinished bar(s): the bar opening {format_ns(t)} closes after "
             f"{format_ns(end)}, where the fetch that stored it ended (it was still forming); "
-            "a dccd sync with an overlap, or a download from that bar, replaces it"]
+            + advice]

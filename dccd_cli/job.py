@@ -31,7 +31,8 @@ from .paginate import paginate_ohlc
 from .request import DownloadRequest, not_an_api, validate
 from .results import FailedSpan, Gap, RunResult, SeriesResult
 from .storage import Interval, Kind, Ledger, SeriesKey, SeriesWriter
-from .storage.ledger import intersect, normalize, subtract
+from .storage.filecheck import check_files
+from .storage.ledger import intersect, normalize, subtract, union
 from .timeutil import Span, format_ns, now_ns, parse_time
 from .tradepages import paginate_trades
 
@@ -192,6 +193,46 @@ def fetch_ranges(
     return ranges
 
 
+def plan_ranges(
+    task: SeriesTask, *, overlap_bars: int = 0, overlap_ns: int = 0, refetch: bool = False,
+    dry_run: bool = False,
+) -> list[Interval]:
+    """The ranges of ``task`` to request now, from its ledger checked against its files.
+
+    The files the ledger's manifest names in the range are checked first (a ``stat``
+    each; ``storage.filecheck``): the range of a file that is gone or holds less than
+    recorded is fetched again, and one that cannot be read is moved aside (not in a dry
+    run) and fetched again; each says so in the series' notes. Bars stored while still
+    forming (``--include-partial``) are fetched again by any run that covers them. With
+    ``refetch`` the whole range is fetched whatever the ledger holds, and every file in it
+    has its footer read, so a file damaged in place is found too.
+    """
+    ledger = Ledger.load(task.key.dir(task.out))
+    whole = (task.start_ns, task.end_ns)
+    check = check_files(ledger, move_unreadable=not dry_run, within=whole, deep=refetch)
+    task.notes.extend(check.notes)
+    if refetch:
+        return [whole] if task.start_ns < task.end_ns else []
+    view = Ledger(ledger.directory, subtract(ledger.fetched, check.lost), ledger.failed)
+    ranges = fetch_ranges(view, task.start_ns, task.end_ns, task.span,
+                          overlap_bars=overlap_bars, overlap_ns=overlap_ns)
+    forming = intersect(ledger.provisional, [whole]) if task.start_ns < task.end_ns else []
+    if forming:
+        task.notes.append(f"{len(forming)} bar range(s) stored while still forming, from "
+                          f"{format_ns(forming[0][0])}, are fetched again")
+        ranges = union(ranges, forming)
+    return ranges
+
+
+def forming_bar(span: Span | None, end_ns: int) -> Interval | None:
+    """The bar a range ending at ``end_ns`` cuts (stored with ``--include-partial``, while
+    still forming), or None when the range ends on the bar grid."""
+    if span is None:
+        return None
+    first = span.floor(end_ns)
+    return (first, span.add(first, 1)) if first < end_ns else None
+
+
 async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink) -> SeriesResult:
     """Fetch ``task.ranges`` of one series into its files and ledger; say what happened.
 
@@ -272,6 +313,9 @@ async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink)
                     result.failed.append(FailedSpan(rs, re_, str(exc)))
                 break
             done_before += e - s
+        bar = forming_bar(span, task.end_ns)
+        if bar is not None and task.ranges[-1][1] == task.end_ns:
+            writer.mark_provisional(*bar)
     except BaseException:
         writer.abort()
         raise
@@ -364,7 +408,7 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
             start, end, notes = bounds
             task = SeriesTask(adapter.name, market, req.kind, span, plan.cap, plan.out, start, end,
                               notes=notes)
-            task.ranges = fetch_ranges(Ledger.load(task.key.dir(plan.out)), start, end, span)
+            task.ranges = plan_ranges(task, refetch=req.refetch)
             tasks.append(task)
         progress.overall(sum(1 for t in tasks if t.ranges))
         results = await asyncio.gather(*(run_series(adapter, t, progress) for t in tasks))

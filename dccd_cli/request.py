@@ -39,6 +39,7 @@ class DownloadRequest:
     spans: list[str] = field(default_factory=list)
     base_url: str | None = None
     include_partial: bool = False
+    refetch: bool = False  # fetch the whole range whatever the ledger holds
 
 
 # "s3://bucket/x", "file:///data": a scheme of two or more characters (so "C:/data" is a path).

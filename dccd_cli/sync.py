@@ -8,8 +8,9 @@ A run goes through four steps, and nothing is fetched until the first three pass
    series at once (``--wait`` waits, ``--no-wait`` exits 75 naming the holder);
 3. **plan**, per exchange endpoint: the market list (patterns such as ``*-USDT`` are
    matched against it; an unknown symbol is still a config error, exit 2), the
-   exchange's clock, and per series the ranges its coverage ledger lacks plus an overlap
-   of the newest stored bars (``job.fetch_ranges``) — ``--dry-run`` stops here and prints
+   exchange's clock, and per series the ranges its coverage ledger lacks (or whose files
+   are gone, or that hold bars stored while forming) plus an overlap of the newest stored
+   bars (``job.plan_ranges``) — ``--dry-run`` stops here and prints
    the plan with estimated requests and time at each exchange's rate limit;
 4. **fetch**: exchanges at once (``asyncio.gather``), a few series of one exchange at once
    sharing its one client and token bucket, each through ``job.run_series`` — the code
@@ -37,7 +38,7 @@ from .job import (
     SeriesTask,
     bound_series,
     exchange_now,
-    fetch_ranges,
+    plan_ranges,
     run_series,
 )
 from .lock import DatasetLock
@@ -133,7 +134,7 @@ async def run_sync(opts: SyncOptions, progress: ProgressSink | None = None) -> S
                 g.exchange, g.base_url, g.adapter_cls.rate_limit, check=g.adapter_cls.check))
             clients.append(http)
             g.adapter = g.adapter_cls(http)
-        await asyncio.gather(*(_plan(g, outs) for g in groups.values()))
+        await asyncio.gather(*(_plan(g, outs, dry_run=opts.dry_run) for g in groups.values()))
         _refuse_problems(list(groups.values()))
         planned = sorted((i, t) for g in groups.values() for i, t in g.tasks)
         result.failures = [f for g in groups.values() for f in g.failures]
@@ -187,7 +188,7 @@ async def _markets_for(job: JobSpec, g: _Group, markets: dict[str, Market]) -> l
     return list(found.values())
 
 
-async def _plan(g: _Group, outs: dict[int, Path]) -> None:
+async def _plan(g: _Group, outs: dict[int, Path], *, dry_run: bool) -> None:
     """Markets, clock and the ranges of every series of the group's jobs. Config problems
     go to ``g.problems``; an exchange that cannot be reached fails its jobs only."""
     assert g.adapter is not None
@@ -221,9 +222,8 @@ async def _plan(g: _Group, outs: dict[int, Path]) -> None:
                         g.done.append((order, done))
                         continue
                     task.start_ns, task.end_ns, task.notes = bounds
-                    task.ranges = fetch_ranges(
-                        Ledger.load(task.key.dir(task.out)), task.start_ns, task.end_ns, span,
-                        overlap_bars=job.overlap, overlap_ns=job.trades_overlap_ns)
+                    task.ranges = plan_ranges(task, overlap_bars=job.overlap,
+                                              overlap_ns=job.trades_overlap_ns, dry_run=dry_run)
                 except UsageError as exc:
                     g.problems.append(f"{job.where('start')}: [[job]] {job.name!r}: "
                                       f"{market.symbol} {kind}{' ' + span_code if span_code else ''}: {exc}")

@@ -1,15 +1,20 @@
-"""The coverage ledger: which time ranges of a series were fetched, and which failed.
+"""The coverage ledger: which time ranges of a series were fetched, which failed, and
+what each data file holds.
 
 A series directory keeps ``_coverage.json`` beside its Parquet files (the ``_`` makes
 dataset readers skip it)::
 
     {
       "format": "dccd.coverage",
-      "version": 1,
+      "version": 2,
       "series": {"kind": "ohlc", "exchange": "binance", "symbol": "BTC-USDT", "span": "1h"},
       "fetched": [[1704067200000000000, 1706745600000000000]],
       "failed": [{"start_ns": 1706745600000000000, "end_ns": 1706832000000000000,
-                  "error": "HTTP 503 ..."}]
+                  "error": "HTTP 503 ..."}],
+      "provisional": [[1709251200000000000, 1709254800000000000]],
+      "files": [{"name": "2024-01.parquet", "range": [1704067200000000000, 1706745600000000000],
+                 "rows": 744, "ts": [1704067200000000000, 1706742000000000000],
+                 "size": 40123, "mtime_ns": 1717000000000000000}]
     }
 
 Ranges are half-open ``[start_ns, end_ns)`` in ns since the epoch, UTC. ``fetched`` is
@@ -20,6 +25,15 @@ failed range removes it. A range is added to ``fetched`` only after its rows are
 in the Parquet files (the writer sees to that), so the ledger never claims data that a
 crash could have lost; the converse does not hold (a crash between a file write and the
 ledger update leaves rows the ledger does not yet claim, which the next run re-fetches).
+
+``provisional`` holds the bars stored while still forming (``--include-partial``): fetched,
+but to be fetched again by any later run that covers them; a later fetch of the range
+clears the mark. ``files`` is the manifest (``storage.manifest``): what each data file
+holds, so that a lost or damaged file is noticed by a ``stat`` and its range fetched again.
+
+Version 1 ledgers (no ``provisional``, no ``files``) load as they are; their manifest is
+unknown (``files_known`` False) until the writer next saves the ledger, which records the
+files then present from their Parquet footers, and writes version 2.
 """
 
 from __future__ import annotations
@@ -32,11 +46,13 @@ from typing import Any, NamedTuple
 from ..errors import OutputPathError, StorageError
 from .atomic import atomic_write_bytes, storage_error
 from .layout import LEDGER_NAME, SeriesKey
+from .manifest import FileEntry
 
 Interval = tuple[int, int]
 
 FORMAT = "dccd.coverage"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 # Error texts are for people; a page of HTML from a proxy need not be kept whole.
 MAX_ERROR_CHARS = 1000
 
@@ -154,6 +170,9 @@ class Ledger:
         fetched: Iterable[Interval] = (),
         failed: Iterable[FailedInterval] = (),
         key: SeriesKey | None = None,
+        *,
+        provisional: Iterable[Interval] = (),
+        files: Iterable[FileEntry] | None = (),
     ) -> None:
         self.directory = Path(directory)
         self.key = key
@@ -163,6 +182,13 @@ class Ledger:
         for s, e in fetched:
             _check_range(s, e)
         self._fetched = normalize(fetched)
+        provisional = list(provisional)
+        for s, e in provisional:
+            _check_range(s, e)
+        self._provisional = normalize(provisional)
+        # None: a version-1 ledger, whose files were never recorded.
+        self._files: dict[str, FileEntry] | None = (
+            None if files is None else {f.name: f for f in files})
         # Later entries override earlier ones where they overlap, as if added in order.
         for f in failed:
             self.add_failed(f.start_ns, f.end_ns, f.error)
@@ -185,12 +211,14 @@ class Ledger:
         try:
             doc = json.loads(raw)
             fetched, failed = _parse(doc)
+            provisional, files = _parse_v2(doc)
         except (ValueError, TypeError, KeyError) as exc:
             raise StorageError(
                 f"the coverage ledger {path} is damaged ({exc}); delete it to have the "
                 "series' coverage worked out again by re-downloading"
             ) from exc
-        return cls(directory, fetched, failed, key or _series_of(doc))
+        return cls(directory, fetched, failed, key or _series_of(doc),
+                   provisional=provisional, files=files)
 
     @property
     def path(self) -> Path:
@@ -205,6 +233,41 @@ class Ledger:
     def failed(self) -> list[FailedInterval]:
         """Failed ranges with their error text, sorted, disjoint from ``fetched`` (a copy)."""
         return list(self._failed)
+
+    @property
+    def provisional(self) -> list[Interval]:
+        """Ranges of bars stored while still forming, to be fetched again (a copy)."""
+        return list(self._provisional)
+
+    @property
+    def files_known(self) -> bool:
+        """False for a version-1 ledger, which never recorded its files."""
+        return self._files is not None
+
+    @property
+    def files(self) -> dict[str, FileEntry]:
+        """The manifest: each recorded data file by name (a copy; empty when unknown)."""
+        return dict(self._files or {})
+
+    def set_files(self, entries: Iterable[FileEntry]) -> None:
+        """Record the whole manifest (a version-1 ledger's, worked out from its files)."""
+        self._files = {f.name: f for f in entries}
+
+    def record_file(self, entry: FileEntry) -> None:
+        """Record what a data file holds now (after the writer replaced it)."""
+        if self._files is None:
+            self._files = {}
+        self._files[entry.name] = entry
+
+    def forget_file(self, name: str) -> None:
+        """Drop a file from the manifest (it is gone, and its range was fetched again)."""
+        if self._files is not None:
+            self._files.pop(name, None)
+
+    def add_provisional(self, start_ns: int, end_ns: int) -> None:
+        """Mark ``[start_ns, end_ns)`` (a bar stored while forming) to be fetched again."""
+        _check_range(start_ns, end_ns)
+        self._provisional = union(self._provisional, [(start_ns, end_ns)])
 
     def missing(self, start_ns: int, end_ns: int) -> list[Interval]:
         """Sub-ranges of ``[start_ns, end_ns)`` not yet fetched (failed ones included)."""
@@ -223,6 +286,9 @@ class Ledger:
         iv = [(start_ns, end_ns)]
         self._fetched = union(self._fetched, iv)
         self._failed = _subtract_failed(self._failed, iv)
+        # Fetched again: the bars in it are what the exchange says now, no longer forming
+        # (the writer marks a bar still forming again after this).
+        self._provisional = subtract(self._provisional, iv)
 
     def add_failed(self, start_ns: int, end_ns: int, error: str) -> None:
         """Record ``[start_ns, end_ns)`` as failed with ``error``.
@@ -251,6 +317,9 @@ class Ledger:
         doc["failed"] = [
             {"start_ns": f.start_ns, "end_ns": f.end_ns, "error": f.error} for f in self._failed
         ]
+        doc["provisional"] = [[s, e] for s, e in self._provisional]
+        if self._files is not None:
+            doc["files"] = [self._files[n].to_json() for n in sorted(self._files)]
         return doc
 
     def to_bytes(self) -> bytes:
@@ -270,7 +339,14 @@ class Ledger:
         atomic_write_bytes(self.path, self.to_bytes())
 
     def same_coverage(self, other: Ledger) -> bool:
-        return self._fetched == other._fetched and self._failed == other._failed
+        """Whether both record the same ranges and the same files (nothing to save)."""
+        return (self._fetched == other._fetched and self._failed == other._failed
+                and self._provisional == other._provisional and self._files == other._files)
+
+    def copy(self) -> Ledger:
+        return Ledger(self.directory, self._fetched, self._failed, self.key,
+                      provisional=self._provisional,
+                      files=None if self._files is None else self._files.values())
 
 
 def _int(value: Any) -> int:
@@ -295,9 +371,10 @@ def _parse(doc: Any) -> tuple[list[Interval], list[FailedInterval]]:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError("not a dccd coverage ledger")
     version = doc.get("version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ValueError(
-            f"ledger version {version!r} is not supported by this dccd (it reads {FORMAT_VERSION})"
+            f"ledger version {version!r} is not supported by this dccd (it reads "
+            f"{' and '.join(map(str, READABLE_VERSIONS))})"
         )
     fetched: list[Interval] = []
     for item in doc.get("fetched", []):
@@ -316,3 +393,18 @@ def _parse(doc: Any) -> tuple[list[Interval], list[FailedInterval]]:
             raise ValueError(f"failed range {item!r} ends before it starts")
         failed.append(FailedInterval(s, e, str(item.get("error", ""))))
     return fetched, failed
+
+
+def _parse_v2(doc: dict[str, Any]) -> tuple[list[Interval], list[FileEntry] | None]:
+    """The provisional ranges and the manifest (None for a version-1 ledger)."""
+    provisional: list[Interval] = []
+    for item in doc.get("provisional", []):
+        if not isinstance(item, list) or len(item) != 2:
+            raise TypeError(f"provisional range {item!r} is not [start_ns, end_ns]")
+        s, e = _int(item[0]), _int(item[1])
+        if s > e:
+            raise ValueError(f"provisional range {item!r} ends before it starts")
+        provisional.append((s, e))
+    if doc.get("version") == 1:
+        return provisional, None
+    return provisional, [FileEntry.from_json(item) for item in doc.get("files", [])]

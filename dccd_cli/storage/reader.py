@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from ..errors import StorageError
 from ..schema import ts_ns_column
+from ..timeutil import format_ns
 from .datafile import read_data_file
 from .layout import (
     KINDS,
@@ -30,6 +31,7 @@ from .layout import (
     partition_from_name,
 )
 from .ledger import Interval, Ledger, normalize
+from .manifest import FileEntry, id_bounds
 
 
 def read_series(
@@ -171,6 +173,14 @@ def _verify_file(
     unique = pc.count_distinct(table.column(key.key_column)).as_py()
     if unique != n:
         problems.append(f"{name}: {n - unique} rows repeat a {key.key_column} of another row")
+    if ledger is not None and ledger.files_known:
+        entry = ledger.files.get(name)
+        if entry is None:
+            problems.append(f"{name}: not recorded in the ledger's manifest (copied in, or written "
+                            "by a run killed before it recorded it; a download of its range "
+                            "records it)")
+        else:
+            problems.extend(_against_manifest(name, entry, table, ts))
     if ledger is not None and n:
         uncovered = n - _count_inside(np.sort(ts), normalize(ledger.fetched))
         if uncovered:
@@ -181,11 +191,55 @@ def _verify_file(
     return problems
 
 
+def _against_manifest(
+    name: str, entry: FileEntry, table: pa.Table, ts: npt.NDArray[np.int64]
+) -> list[str]:
+    """How a file differs from what the ledger recorded of it (rows, ts and id bounds)."""
+    got: list[str] = []
+    want: list[str] = []
+    if len(ts) != entry.rows:
+        got.append(f"{len(ts)} rows")
+        want.append(f"{entry.rows} rows")
+    lo, hi = (int(ts.min()), int(ts.max())) if len(ts) else (None, None)
+    if (lo, hi) != (entry.ts_min, entry.ts_max):
+        got.append(f"ts {_ts(lo)} .. {_ts(hi)}")
+        want.append(f"ts {_ts(entry.ts_min)} .. {_ts(entry.ts_max)}")
+    if entry.id_min is not None and "id" in table.column_names:
+        ids = id_bounds(table.column("id"))
+        if ids != (entry.id_min, entry.id_max):
+            got.append(f"ids {ids[0]} .. {ids[1]}")
+            want.append(f"ids {entry.id_min} .. {entry.id_max}")
+    if not got:
+        return []
+    return [f"{name}: holds {', '.join(got)} where the ledger recorded {', '.join(want)} "
+            "(changed since it was written; `--refetch` of its range rewrites it)"]
+
+
+def _ts(ns: int | None) -> str:
+    return "none" if ns is None else format_ns(ns)
+
+
+def _verify_manifest(directory: Path, ledger: Ledger | None) -> list[str]:
+    """Files the ledger's manifest names that are not on disk."""
+    if ledger is None:
+        return []
+    problems = []
+    for name, entry in sorted(ledger.files.items()):
+        if not (directory / name).exists():
+            problems.append(
+                f"{name}: missing; the ledger recorded {entry.rows} rows in it, "
+                f"{_ts(entry.start_ns)} .. {_ts(entry.end_ns)} is not stored (the next "
+                "download or sync of that range fetches it again)")
+    return problems
+
+
 def verify_series(root: Path, key: SeriesKey) -> list[str]:
     """Contract violations of one stored series, as sentences; empty when all is well.
 
     Checks each file's name, schema, metadata, row order, uniqueness and period, the
-    ledger's form, and that the ledger claims every stored row.
+    ledger's form, that the ledger claims every stored row, and that each file holds what
+    the ledger's manifest recorded of it (rows, ts and id bounds; none missing, none
+    unrecorded).
     """
     directory = key.dir(root)
     if not directory.is_dir():
@@ -199,6 +253,7 @@ def verify_series(root: Path, key: SeriesKey) -> list[str]:
             problems.append(f"{entry.name}: not a data file of this series (expected {pattern})")
     ledger, ledger_problems = _verify_ledger_file(directory, key)
     problems.extend(ledger_problems)
+    problems.extend(_verify_manifest(directory, ledger))
     for part, path in partition_files(key.kind, directory):
         problems.extend(_verify_file(path, key, part.start_ns, part.end_ns, ledger))
     return problems

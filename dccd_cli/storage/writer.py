@@ -49,8 +49,9 @@ from .datafile import (
     read_data_file,
     write_data_file,
 )
-from .layout import Partition, SeriesKey, file_metadata, partition_for
+from .layout import Partition, SeriesKey, file_metadata, partition_files, partition_for
 from .ledger import FailedInterval, Interval, Ledger, intersect, normalize, subtract, union
+from .manifest import FileEntry, footer_entry, table_entry
 
 log = logging.getLogger("dccd.storage")
 
@@ -133,6 +134,8 @@ class SeriesWriter:
         self._last_end = _NEG_INF
         self._pending_fetched: list[Interval] = []  # received, rows not yet all durable
         self._pending_failed: list[FailedInterval] = []
+        self._pending_provisional: list[Interval] = []
+        self._pending_files: dict[str, FileEntry] = {}  # written, not yet in the ledger
         self._stats = WriteStats()
         self._cleaned = False
         self._state = "open"
@@ -188,6 +191,13 @@ class SeriesWriter:
             i = j
         self._advance(piece.end_ns)
 
+    def mark_provisional(self, start_ns: int, end_ns: int) -> None:
+        """Record ``[start_ns, end_ns)`` (a bar stored while still forming) as provisional
+        once it is durable, so that any later run covering it fetches it again."""
+        self._check_open()
+        if start_ns < end_ns:
+            self._pending_provisional = union(self._pending_provisional, [(start_ns, end_ns)])
+
     def flush(self) -> None:
         """Write the buffered partitions now, complete or not, and record the coverage.
 
@@ -217,7 +227,8 @@ class SeriesWriter:
             self._drop_stream(pending)
         self._buffer.clear()
         try:
-            if self._pending_failed or intersect(self._pending_fetched, [(_NEG_INF, mark)]):
+            if (self._pending_failed or self._pending_files
+                    or intersect(self._pending_fetched, [(_NEG_INF, mark)])):
                 with series_lock(self.directory):
                     self._commit_ledger(mark)
         except StorageError as exc:
@@ -294,7 +305,8 @@ class SeriesWriter:
         return mark
 
     def _flush(self, pendings: list[_Pending], *, commit_anyway: bool) -> None:
-        if not pendings and not (commit_anyway and (self._pending_fetched or self._pending_failed)):
+        if not pendings and not (commit_anyway and (
+                self._pending_fetched or self._pending_failed or self._pending_provisional)):
             return
         with series_lock(self.directory):
             if not self._cleaned:
@@ -439,6 +451,7 @@ class SeriesWriter:
             self._drop_stream(pending)
             raise storage_error("write", path, exc) from exc
         pending.stream = None
+        self._record_file(path, pending.partition, st)
         self._stats.files_touched.append(path)
         self._stats.bytes += size
         self._stats.rows_added += st.written_rows
@@ -459,25 +472,76 @@ class SeriesWriter:
             size = write_data_file(path, merged, self._metadata)
             self._stats.files_touched.append(path)
             self._stats.bytes += size
+        if merged.num_rows:
+            try:
+                entry = table_entry(path, pending.partition.start_ns, pending.partition.end_ns,
+                                    merged)
+            except OSError as exc:
+                raise storage_error("read back", path, exc) from exc
+            self._pending_files[path.name] = entry
         self._stats.rows_added += merged.num_rows - n_old
         self._stats.rows_written += from_new
 
+    def _record_file(self, path: Path, part: Partition, st: _Stream) -> None:
+        """The manifest entry of a streamed day just renamed into place: rows and ts from
+        its footer, ids from the integers kept while streaming."""
+        try:
+            entry = footer_entry(path, part.start_ns, part.end_ns)
+        except (OSError, pa.ArrowException) as exc:
+            raise StorageError(f"could not read back {path}: {exc}") from exc
+        if st.numeric_ids:
+            lo = min(int(a.min()) for a in st.numeric_ids if len(a))
+            hi = max(int(a.max()) for a in st.numeric_ids if len(a))
+            entry = replace(entry, id_min=lo, id_max=hi)
+        self._pending_files[path.name] = entry
+
     def _commit_ledger(self, mark: int) -> None:
-        """Add the durable part of the pending coverage, and the failures, to the ledger.
+        """Add the durable part of the pending coverage, the failures, the files written and
+        the provisional bars to the ledger.
 
         Reloads the ledger from disk (the caller holds the series lock) so that another
-        process' updates since are kept.
+        process' updates since are kept. A version-1 ledger gets its manifest from the
+        files' footers here, and is saved as version 2.
         """
-        durable = intersect(self._pending_fetched, [(_NEG_INF, mark)])
-        if not durable and not self._pending_failed:
+        below = [(_NEG_INF, mark)]
+        durable = intersect(self._pending_fetched, below)
+        # A bar's row is durable once its open is below the mark (its range runs past it).
+        provisional = [p for p in self._pending_provisional if p[0] < mark]
+        if not (durable or self._pending_failed or self._pending_files or provisional):
             return
         ledger = Ledger.load(self.directory, self.key)
-        before = Ledger(self.directory, ledger.fetched, ledger.failed)
+        before = ledger.copy()
+        if not ledger.files_known:
+            ledger.set_files(self._footer_entries())
         for f in self._pending_failed:
             ledger.add_failed(f.start_ns, f.end_ns, f.error)
         for s, e in durable:
             ledger.add_fetched(s, e)
+        for s, e in provisional:
+            ledger.add_provisional(s, e)
+        for entry in self._pending_files.values():
+            ledger.record_file(entry)
+        # A recorded file that is gone and whose whole range was fetched again without a
+        # row: the exchange has no data there now, and the manifest must stop naming it.
+        for entry in ledger.files.values():
+            if (entry.name not in self._pending_files
+                    and not subtract([(entry.start_ns, entry.end_ns)], durable)
+                    and not (self.directory / entry.name).exists()):
+                ledger.forget_file(entry.name)
         if not ledger.same_coverage(before):
             ledger.save()
         self._pending_fetched = normalize(subtract(self._pending_fetched, durable))
+        self._pending_provisional = normalize(subtract(self._pending_provisional, provisional))
         self._pending_failed = []
+        self._pending_files = {}
+
+    def _footer_entries(self) -> list[FileEntry]:
+        """The manifest of the files present, from their footers (a version-1 ledger's);
+        a file that cannot be read is left out (``--verify`` names it)."""
+        entries = []
+        for part, path in partition_files(self.key.kind, self.directory):
+            try:
+                entries.append(footer_entry(path, part.start_ns, part.end_ns))
+            except (OSError, pa.ArrowException):
+                continue
+        return entries

@@ -149,9 +149,11 @@ def test_verify_reports_a_corrupted_dataset(emulator: EmulatorServer, tmp_path: 
     assert r.code == 1
     assert "2024-02.parquet: rows are not sorted by ts" in r.stdout
     assert "2024-02.parquet: 3 rows repeat a ts of another row" in r.stdout
-    assert "verify: 2 problems in 1 of 1 series" in r.stdout
+    # ... and it no longer holds what the ledger's manifest recorded of it.
+    assert "2024-02.parquet: holds 51 rows where the ledger recorded 48 rows" in r.stdout
+    assert "verify: 3 problems in 1 of 1 series" in r.stdout
     doc = json.loads(run_cli("inventory", str(out), "--verify", "--json").stdout)
-    assert not doc["ok"] and len(doc["series"][0]["problems"]) == 2
+    assert not doc["ok"] and len(doc["series"][0]["problems"]) == 3
 
 
 def test_verify_finds_an_unfinished_bar(emulator: EmulatorServer, tmp_path: Path) -> None:

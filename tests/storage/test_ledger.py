@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from dccd_cli.errors import StorageError
 from dccd_cli.storage import LEDGER_NAME, Ledger, SeriesKey
 from dccd_cli.storage.ledger import intersect, normalize, subtract, union
+from dccd_cli.storage.manifest import FileEntry
 
 UNIVERSE = 64  # intervals live in [0, 64): small enough to model as sets of points
 
@@ -139,15 +140,37 @@ def test_file_format(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / LEDGER_NAME).read_text())
     assert doc == {
         "format": "dccd.coverage",
-        "version": 1,
+        "version": 2,
         "series": {"kind": "ohlc", "exchange": "binance", "symbol": "BTC-USDT", "span": "1h"},
         "fetched": [[10, 30]],
         "failed": [{"start_ns": 40, "end_ns": 50, "error": "HTTP 503 — Service Unavailable"}],
+        "provisional": [],
+        "files": [],
     }
     # Re-saved without a key, the recorded series is kept.
     Ledger.load(tmp_path).save()
     assert json.loads((tmp_path / LEDGER_NAME).read_text())["series"]["symbol"] == "BTC-USDT"
     assert [p.name for p in tmp_path.iterdir()] == [LEDGER_NAME]  # no temporary left
+
+
+def test_a_version_1_ledger_loads_with_its_files_unknown_and_saves_as_version_2(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / LEDGER_NAME).write_text(
+        '{"format": "dccd.coverage", "version": 1, "fetched": [[10, 30]], "failed": []}')
+    ledger = Ledger.load(tmp_path)
+    assert ledger.fetched == [(10, 30)] and ledger.provisional == []
+    assert not ledger.files_known and ledger.files == {}
+    entry = FileEntry("2024-01.parquet", 0, 100, 3, 10, 29, 1234, 5678, 7, 9)
+    ledger.record_file(entry)
+    ledger.add_provisional(20, 30)
+    ledger.save()
+    doc = json.loads((tmp_path / LEDGER_NAME).read_text())
+    assert doc["version"] == 2 and doc["provisional"] == [[20, 30]]
+    again = Ledger.load(tmp_path)
+    assert again.files == {"2024-01.parquet": entry} and again.files_known
+    again.add_fetched(0, 40)  # fetched again: no longer forming
+    assert again.provisional == []
 
 
 def test_a_missing_ledger_is_empty_and_a_damaged_one_is_an_error(tmp_path: Path) -> None:
@@ -160,6 +183,8 @@ def test_a_missing_ledger_is_empty_and_a_damaged_one_is_an_error(tmp_path: Path)
         '{"format": "dccd.coverage", "version": 1, "fetched": [[1.5, 3]]}',
         '{"format": "dccd.coverage", "version": 1, "fetched": [[5, 3]]}',
         '{"format": "dccd.coverage", "version": 1, "failed": [{"start_ns": 1}]}',
+        '{"format": "dccd.coverage", "version": 2, "files": [{"name": "x"}]}',
+        '{"format": "dccd.coverage", "version": 2, "provisional": [[5, 3]]}',
     ]:
         path.write_text(bad)
         with pytest.raises(StorageError, match="coverage ledger"):
