@@ -438,3 +438,34 @@ def test_merge_rows_of_trades_matches_a_dict_model(old: list[Row], new: list[Row
     assert got == expected
     assert from_new == len({str(r[1]) for r in new})
     assert merged.schema == TRADES_SCHEMA
+
+
+def test_the_manifest_records_each_file_and_a_version_1_ledger_gets_one_from_the_footers(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, [bars(ns(2024, 1, 30), ns(2024, 2, 2))])
+    directory = OHLC.dir(tmp_path)
+    files = Ledger.load(directory).files
+    assert sorted(files) == ["2024-01.parquet", "2024-02.parquet"]
+    jan = files["2024-01.parquet"]
+    assert (jan.rows, jan.ts_min, jan.ts_max) == (48, ns(2024, 1, 30), ns(2024, 1, 31, 23))
+    assert (jan.start_ns, jan.end_ns) == (ns(2024, 1, 1), ns(2024, 2, 1))
+    assert jan.size == (directory / jan.name).stat().st_size
+
+    # A ledger of an older dccd: coverage only. The next write records every file present.
+    (directory / "_coverage.json").write_text(
+        '{"format": "dccd.coverage", "version": 1, '
+        f'"fetched": [[{ns(2024, 1, 30)}, {ns(2024, 2, 2)}]], "failed": []}}')
+    assert not Ledger.load(directory).files_known
+    write(tmp_path, [bars(ns(2024, 2, 2), ns(2024, 2, 3))])
+    migrated = Ledger.load(directory)
+    assert migrated.files["2024-01.parquet"] == jan  # from its footer: the same entry
+    assert migrated.files["2024-02.parquet"].rows == 48
+    assert verify_series(tmp_path, OHLC) == []
+
+
+def test_trades_days_record_their_id_bounds(tmp_path: Path) -> None:
+    t0 = ns(2024, 1, 1)
+    write(tmp_path, [trade_chunk(t0, t0 + DAY_NS, [t0 + 5, t0 + 9], ["70", "71"])], TRADES)
+    (entry,) = Ledger.load(TRADES.dir(tmp_path)).files.values()
+    assert (entry.rows, entry.id_min, entry.id_max, entry.ts_max) == (2, 70, 71, t0 + 9)
