@@ -8,6 +8,7 @@ they see exactly one series' files. Users read the dataset with any Parquet engi
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,10 @@ def read_series(
             pc.sort_indices(result, sort_keys=[(c, "ascending") for c in key.sort_columns])
         )
     return result
+
+
+# The words of a difference a run stopped between writing a file and recording it leaves.
+LAGGING = "written by a run stopped before the ledger recorded it"
 
 
 def _subdirs(directory: Path, field: str) -> list[Path]:
@@ -176,9 +181,8 @@ def _verify_file(
     if ledger is not None and ledger.files_known:
         entry = ledger.files.get(name)
         if entry is None:
-            problems.append(f"{name}: not recorded in the ledger's manifest (copied in, or written "
-                            "by a run killed before it recorded it; a download of its range "
-                            "records it)")
+            problems.append(f"{name}: not recorded in the ledger's manifest: copied in, or "
+                            f"{LAGGING}; a download of its range records it")
         else:
             problems.extend(_against_manifest(name, entry, table, ts))
     if ledger is not None and n:
@@ -195,22 +199,28 @@ def _against_manifest(
     name: str, entry: FileEntry, table: pa.Table, ts: npt.NDArray[np.int64]
 ) -> list[str]:
     """How a file differs from what the ledger recorded of it (rows, ts and id bounds)."""
+    lo, hi = (int(ts.min()), int(ts.max())) if len(ts) else (None, None)
+    ids = id_bounds(table.column("id")) if "id" in table.column_names else (None, None)
     got: list[str] = []
     want: list[str] = []
     if len(ts) != entry.rows:
         got.append(f"{len(ts)} rows")
         want.append(f"{entry.rows} rows")
-    lo, hi = (int(ts.min()), int(ts.max())) if len(ts) else (None, None)
     if (lo, hi) != (entry.ts_min, entry.ts_max):
         got.append(f"ts {_ts(lo)} .. {_ts(hi)}")
         want.append(f"ts {_ts(entry.ts_min)} .. {_ts(entry.ts_max)}")
-    if entry.id_min is not None and "id" in table.column_names:
-        ids = id_bounds(table.column("id"))
-        if ids != (entry.id_min, entry.id_max):
-            got.append(f"ids {ids[0]} .. {ids[1]}")
-            want.append(f"ids {entry.id_min} .. {entry.id_max}")
+    if entry.id_min is not None and ids != (entry.id_min, entry.id_max):
+        got.append(f"ids {ids[0]} .. {ids[1]}")
+        want.append(f"ids {entry.id_min} .. {entry.id_max}")
     if not got:
         return []
+    now = replace(entry, rows=len(ts), ts_min=lo, ts_max=hi)
+    ids_wider = entry.id_min is None or entry.id_max is None or (
+        ids[0] is not None and ids[1] is not None
+        and ids[0] <= entry.id_min and ids[1] >= entry.id_max)
+    if now.holds_at_least(entry) and ids_wider:
+        return [f"{name}: holds {', '.join(got)} where the ledger recorded {', '.join(want)}: "
+                f"{LAGGING}; the next download of its range records it"]
     return [f"{name}: holds {', '.join(got)} where the ledger recorded {', '.join(want)} "
             "(changed since it was written; `--refetch` of its range rewrites it)"]
 
