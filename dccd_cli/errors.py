@@ -56,7 +56,12 @@ class UnsupportedSpanError(UsageError):
 
 
 class BadDateError(UsageError):
-    pass
+    """A date that does not parse, or a range with nothing in it. ``about`` names the date
+    at fault ("start" or "end") when one is, so a sync file's error points at its line."""
+
+    def __init__(self, message: str, *, about: str | None = None) -> None:
+        super().__init__(message)
+        self.about = about
 
 
 class UnsupportedRangeError(UsageError):

@@ -33,7 +33,7 @@ from .results import FailedSpan, Gap, RunResult, SeriesResult
 from .storage import Interval, Kind, Ledger, SeriesKey, SeriesWriter
 from .storage.filecheck import check_files
 from .storage.ledger import intersect, normalize, subtract, union
-from .timeutil import Span, format_ns, now_ns, parse_time
+from .timeutil import Span, as_typed, format_ns, now_ns, parse_time, reads_clock
 from .tradepages import paginate_trades
 
 log = logging.getLogger("dccd.job")
@@ -135,9 +135,13 @@ async def bound_series(
     server_now: int,
     *,
     include_partial: bool = False,
+    names: tuple[str, str] = ("--start", "--end"),
 ) -> tuple[int, int, list[str]] | None:
     """The range ``[start, end)`` of one series in ns, by the exchange's clock, with notes.
 
+    ``start`` and ``end`` are as the user wrote them, relative ones read against
+    ``server_now`` (the exchange's clock, never this machine's); ``names`` says how the
+    user gave them (``--start``, or ``start`` in a sync file), for messages that quote them.
     None when the exchange has no data at all for the market (``start = origin``). Bars
     still forming at the exchange's now are left out unless ``include_partial``; for OHLC
     the range is snapped to the bar grid, so it holds whole bars only. A range with nothing
@@ -147,23 +151,38 @@ async def bound_series(
     first = (
         await adapter.first_data_ns(market, kind, span.code if span else None)
         if start == "origin"
-        else parse_time(start, now=server_now, what="start")
+        else parse_time(start, now=server_now, what=names[0], about="start")
     )
-    last = server_now if end in (None, "now") else parse_time(end, now=server_now, what="end")
+    asked = None if end in (None, "now") else parse_time(end, now=server_now, what=names[1], about="end")
     # 'now' is the exchange's clock: bars still forming then are not stored.
     limit = server_now if (span is None or include_partial) else span.floor(server_now)
-    last = min(last, limit)
+    last = limit if asked is None else min(asked, limit)
     if first is None:
         return None
+    raw_first = first
     if span is not None:
         first = span.ceil(first)
         if not include_partial:
             last = span.floor(last)  # a bar that closes after END is not in [START, END)
     if first >= last:
-        raise BadDateError(
-            f"nothing to fetch for {market.symbol}: start {format_ns(first)} is not before "
-            f"{format_ns(last)} (the exchange's now, less any unfinished bar)"
-        )
+        said_start = as_typed(names[0], start)
+        if start == "origin" or reads_clock(start):
+            said_start += f" ({format_ns(raw_first)} by the exchange's clock)"
+        if asked is not None and asked <= limit:
+            assert end is not None
+            said_end = as_typed(names[1], end)
+            if reads_clock(end):
+                said_end += f" ({format_ns(asked)} by the exchange's clock)"
+        else:
+            said_end = f"the exchange's now, {format_ns(server_now)}"
+            if limit < server_now:
+                said_end += f" (its {span} bar open since {format_ns(limit)} is not finished)"
+        what = f"{market.symbol} {span}" if span is not None else market.symbol
+        if raw_first < (limit if asked is None else min(asked, limit)):
+            raise BadDateError(f"nothing to fetch for {what}: no whole {span} bar from {said_start} "
+                               f"to {said_end}", about="start")
+        raise BadDateError(f"nothing to fetch for {what}: {said_start} is not before {said_end}",
+                           about="start")
     probe = SeriesResult(adapter.name, market.symbol, market.native, kind,
                          span.code if span else None, first, last)
     first = _limit_history(cap, span, first, server_now, probe)

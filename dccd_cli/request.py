@@ -24,7 +24,11 @@ from .errors import (
 )
 from .markets import check_symbol
 from .registry import get_adapter
-from .timeutil import Span, format_ns, now_ns, parse_time
+from .timeutil import Span, as_typed, parse_time, reads_clock
+
+# A clock in the middle of the accepted years: a relative date's form is checked against
+# it, its range only against the exchange's clock.
+_MIDDLE_NS = parse_time("2100-01-01", now=0)
 
 
 @dataclass
@@ -152,14 +156,30 @@ def check_spans(adapter_cls: type[Adapter], kind: str, given: list[str]) -> tupl
     return checked[0][0], list(spans.values())
 
 
-def check_dates(start: str, end: str | None, *, now: int) -> None:
-    """Parse START and END as a user wrote them (``origin``, ``now``, relative, dates); both
-    fixed and START not before END is a BadDateError. Relative dates are checked against
-    ``now``; the job reads them again against the exchange's clock."""
-    first = None if start == "origin" else parse_time(start, now=now, what="start")
-    last = now if end in (None, "now") else parse_time(end, now=now, what="end")
-    if first is not None and first >= last:
-        raise BadDateError(f"start {format_ns(first)} is not before end {format_ns(last)}; give --start earlier than --end")
+def check_dates(start: str, end: str | None, *, names: tuple[str, str] = ("--start", "--end")) -> None:
+    """Check START and END as a user wrote them, before any request: each must parse, and
+    when both are fixed dates START must be before END (a BadDateError otherwise, naming
+    each as ``names`` says the user gave it: ``--start``, or ``start`` in a sync file).
+
+    ``now`` and relative dates (``-30m``) are checked for form only: they mean something
+    only against the exchange's clock, which the job reads (``job.bound_series``). Against
+    this machine's clock a check could refuse a range the exchange's clock makes valid, or
+    let through one it makes empty."""
+    fixed: list[int | None] = []
+    for text, name in ((start, names[0]), (end, names[1])):
+        about = name.lstrip("-")
+        if text is None or (text == "origin" and about == "start"):
+            fixed.append(None)
+        elif reads_clock(text):
+            parse_time(text, now=_MIDDLE_NS, what=name, about=about)  # its form only
+            fixed.append(None)
+        else:
+            fixed.append(parse_time(text, now=0, what=name, about=about))
+    first, last = fixed
+    if first is not None and last is not None and first >= last:
+        assert end is not None
+        raise BadDateError(f"{as_typed(names[0], start)} is not before {as_typed(names[1], end)}; "
+                           "give a start before the end", about="start")
 
 
 def validate(req: DownloadRequest) -> _Plan:
@@ -171,7 +191,7 @@ def validate(req: DownloadRequest) -> _Plan:
     symbols = [check_symbol(s) for s in req.symbols]
     if req.base_url is not None:
         req.base_url = check_base_url(req.base_url)
-    check_dates(req.start, req.end, now=now_ns())
+    check_dates(req.start, req.end)
     out = check_output_dir(req.out)
     return _Plan(adapter_cls, cap, spans, symbols, out)
 

@@ -215,7 +215,8 @@ async def _plan(g: _Group, outs: dict[int, Path], *, dry_run: bool) -> None:
                 cap, span = check_kind(g.adapter_cls, kind, span_code)
                 task = SeriesTask(g.exchange, market, kind, span, cap, outs[job.index], 0, 0, job=job.name)
                 try:
-                    bounds = await bound_series(adapter, cap, kind, span, market, job.start, job.end, server_now)
+                    bounds = await bound_series(adapter, cap, kind, span, market, job.start, job.end,
+                                                server_now, names=("start", "end"))
                     if bounds is None:
                         done = task.result()
                         done.notes.append("the exchange has no data for this market")
@@ -225,7 +226,8 @@ async def _plan(g: _Group, outs: dict[int, Path], *, dry_run: bool) -> None:
                     task.ranges = plan_ranges(task, overlap_bars=job.overlap,
                                               overlap_ns=job.trades_overlap_ns, dry_run=dry_run)
                 except UsageError as exc:
-                    g.problems.append(f"{job.where('start')}: [[job]] {job.name!r}: "
+                    key = getattr(exc, "about", None) or "start"
+                    g.problems.append(f"{job.where(key)}: [[job]] {job.name!r}: "
                                       f"{market.symbol} {kind}{' ' + span_code if span_code else ''}: {exc}")
                     continue
                 except DccdError as exc:  # the origin probe failed, a damaged ledger, ...

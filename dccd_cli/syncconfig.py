@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from .capability import Adapter
-from .errors import ConfigError, UsageError
+from .errors import BadDateError, ConfigError, UsageError
 from .markets import check_symbol
 from .registry import get_adapter
 from .request import check_base_url, check_dates, check_kind, check_output_dir, local_dir
-from .timeutil import MINUTE_NS, NS, now_ns
+from .timeutil import MINUTE_NS, NS
 
 JOB_KEYS: dict[str, str] = {
     "name": "a label for logs and the summary (text)",
@@ -351,10 +351,9 @@ def _job(path: Path, i: int, raw: dict[str, Any], defaults: dict[str, Any], line
     end = text("end")
     if start is not None:
         try:
-            check_dates(start, end, now=now_ns())
-        except UsageError as exc:
-            key = "end" if str(exc).startswith("end") else "start"
-            bad(key, str(exc).replace("give --start earlier than --end", "give a start before the end"))
+            check_dates(start, end, names=("start", "end"))
+        except BadDateError as exc:
+            bad(exc.about or "start", str(exc))
     out_text = text("out")
     out: Path | None = None
     if out_text is not None:

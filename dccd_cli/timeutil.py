@@ -62,14 +62,30 @@ _FIRST_NS = 946_684_800 * NS  # 2000-01-01
 _LAST_NS = 7_289_654_400 * NS  # 2201-01-01
 
 
-def _in_range(ns: int, text: str, what: str) -> int:
+def _in_range(ns: int, text: str, what: str, about: str | None) -> int:
     if not _FIRST_NS <= ns < _LAST_NS:
-        raise BadDateError(f"{what} {text!r} is out of range; dates from 2000 to 2200 are accepted")
+        raise BadDateError(f"{what} {text!r} is out of range; dates from 2000 to 2200 are accepted",
+                           about=about)
     return ns
 
 
-def parse_time(text: str, *, now: int, what: str = "date") -> int:
-    """Parse a user's date into ns. Naive times are UTC.
+def reads_clock(text: str) -> bool:
+    """Whether a date as typed means something only against a clock (``now``, ``-90d``).
+    dccd reads such dates against the exchange's clock, never the machine's."""
+    raw = text.strip()
+    return raw == "now" or _REL_RE.match(raw) is not None
+
+
+def as_typed(name: str, text: str) -> str:
+    """A date as the user gave it, for a message: ``--end 2024-03-01`` for an option,
+    ``end = "2024-03-01"`` for a key of a sync file."""
+    return f"{name} {text}" if name.startswith("-") else f'{name} = "{text}"'
+
+
+def parse_time(text: str, *, now: int, what: str = "date", about: str | None = None) -> int:
+    """Parse a user's date into ns. Naive times are UTC; ``now`` is the clock that ``now``
+    and relative dates are read against. ``what`` names the date in a message (``--start``)
+    and ``about`` goes with the BadDateError ("start" or "end").
 
     Accepts ISO dates and datetimes, Unix seconds or milliseconds, ``now`` and ``-90d``.
     ``origin`` is not handled here: it means "the exchange's first data" and is resolved by
@@ -80,18 +96,19 @@ def parse_time(text: str, *, now: int, what: str = "date") -> int:
         return now
     m = _REL_RE.match(raw)
     if m:
-        return _in_range(now - int(m.group(1)) * _UNIT_NS[m.group(2)], text, what)
+        return _in_range(now - int(m.group(1)) * _UNIT_NS[m.group(2)], text, what, about)
     if re.fullmatch(r"[0-9]{9,13}", raw):
         value = int(raw)
         # 10 digits or fewer: seconds (until the year 2286); 13: milliseconds.
-        return _in_range(value * NS if len(raw) <= 10 else value * MS, text, what)
+        return _in_range(value * NS if len(raw) <= 10 else value * MS, text, what, about)
     iso = raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw
     try:
         dt = datetime.fromisoformat(iso)
     except ValueError:
-        raise BadDateError(f"{what} {text!r} is not a date; use {_DATE_FORMS}") from None
+        raise BadDateError(f"{what} {text!r} is not a date; use {_DATE_FORMS}", about=about) from None
     if dt.year < 2000 or dt.year > 2200:
-        raise BadDateError(f"{what} {text!r} is out of range; dates from 2000 to 2200 are accepted")
+        raise BadDateError(f"{what} {text!r} is out of range; dates from 2000 to 2200 are accepted",
+                           about=about)
     return datetime_to_ns(dt)
 
 

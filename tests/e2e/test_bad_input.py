@@ -17,13 +17,14 @@ from dccd_cli.emulator import EmulatorServer
         (("ohlc", "nopex", "BTC-USDT", "--span", "1h", "--start", "2024-01-01"), "unknown exchange 'nopex'; supported: binance"),
         (("ohlc", "binance", "BTC-USDT", "--span", "7m", "--start", "2024-01-01"), "span '7m' is not offered by binance; it offers 1s, 1m"),
         (("ohlc", "binance", "BTC-USDT", "--span", "hourly", "--start", "2024-01-01"), "is not a span"),
-        (("ohlc", "binance", "BTC-USDT", "--span", "1h", "--start", "2024-02-01", "--end", "2024-01-01"), "is not before end"),
+        (("ohlc", "binance", "BTC-USDT", "--span", "1h", "--start", "2024-02-01", "--end", "2024-01-01"), "--start 2024-02-01 is not before --end 2024-01-01"),
         (("ohlc", "binance", "BTC-USDT", "--span", "1h", "--start", "yesterday"), "start 'yesterday' is not a date"),
         (("trades", "binance", "BTC-USDT", "--start", "2024-01-01", "--end", "01/02/2024"), "end '01/02/2024' is not a date"),
         (("trades", "binance", "../../etc", "--start", "2024-01-01"), "is not of the form BASE-QUOTE"),
         (("trades", "binance", "BTC USDT", "--start", "2024-01-01"), "is not of the form BASE-QUOTE"),
         (("trades", "binance", "BTC-USDT" * 50, "--start", "2024-01-01"), "is not of the form BASE-QUOTE"),
-        (("trades", "binance", "BTC-USDT", "--start", "2030-01-01"), "is not before"),
+        (("trades", "binance", "BTC-USDT", "--start", "2030-01-01"),
+         "--start 2030-01-01 is not before the exchange's now, 2024-03-01T00:30Z"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(
