@@ -162,7 +162,7 @@ def check_dates(start: str, end: str | None, *, names: tuple[str, str] = ("--sta
     each as ``names`` says the user gave it: ``--start``, or ``start`` in a sync file).
 
     ``now`` and relative dates (``-30m``) are checked for form only: they mean something
-    only against the exchange's clock, which the job reads (``job.bound_series``). Against
+    only against the exchange's clock, which the job reads (``bounds.bound_series``). Against
     this machine's clock a check could refuse a range the exchange's clock makes valid, or
     let through one it makes empty."""
     fixed: list[int | None] = []

@@ -29,6 +29,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from . import bans
+from .bounds import bound_series, exchange_now
 from .capability import Adapter, Market
 from .errors import ConfigError, DccdError, ExchangeError, FetchError, UsageError
 from .http import AsyncHTTPClient
@@ -36,8 +37,6 @@ from .job import (
     NoProgress,
     ProgressSink,
     SeriesTask,
-    bound_series,
-    exchange_now,
     plan_ranges,
     run_series,
 )

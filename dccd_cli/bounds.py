@@ -1,0 +1,124 @@
+"""A series' range by the exchange's clock: what ``[START, END)`` as the user wrote it
+means for one series of one exchange, in ns.
+
+The exchange's clock, not this machine's, decides: it reads relative dates and ``now``,
+and says which bar is still forming (not stored unless asked). A range with nothing in it
+is a BadDateError that quotes the dates as given; a recent-only exchange's range is
+clamped to what it serves, with a note, or refused when nothing of it is served.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .capability import Adapter, Capability, Market
+from .errors import BadDateError, UnsupportedRangeError
+from .results import SeriesResult
+from .timeutil import Span, as_typed, format_ns, now_ns, parse_time, reads_clock
+
+log = logging.getLogger("dccd.job")
+
+
+async def exchange_now(adapter: Adapter) -> int:
+    """'Now' by the exchange's clock, which decides what an unfinished bar is.
+
+    Adapters with a time endpoint answer directly; the others read the ``Date`` header of
+    the latest reply — and when the market list came from the cache there is none yet, so
+    the list is asked for once (cheap, and the reply carries the header).
+    """
+    now = await adapter.server_time_ns()
+    if now is None:
+        await adapter.load_markets()
+        now = await adapter.server_time_ns()
+    if now is None:
+        log.warning("%s sent no clock; using the local clock", adapter.name)
+        now = now_ns()
+    return now
+
+
+def _limit_history(cap: Capability, span: Span | None, start: int, now: int, series: SeriesResult) -> int:
+    """Clamp a start to what a recent-only exchange serves, saying so; refuse if nothing is."""
+    if cap.history == "full":
+        return start
+    earliest = start
+    if cap.recent_bars is not None and span is not None:
+        earliest = span.add(span.floor(now), -(cap.recent_bars - 1))
+    elif cap.recent_ns is not None:
+        earliest = now - cap.recent_ns
+    if start >= earliest:
+        return start
+    if series.end_ns <= earliest:
+        raise UnsupportedRangeError(
+            f"{series.exchange} serves {series.kind} only from {format_ns(earliest)} over REST; "
+            f"the range asked ends before that. {cap.note}".strip()
+        )
+    series.notes.append(
+        f"{series.exchange} serves {series.kind} only from {format_ns(earliest)}; "
+        f"{format_ns(start)}..{format_ns(earliest)} cannot be fetched. {cap.note}".strip()
+    )
+    return earliest
+
+
+async def bound_series(
+    adapter: Adapter,
+    cap: Capability,
+    kind: str,
+    span: Span | None,
+    market: Market,
+    start: str,
+    end: str | None,
+    server_now: int,
+    *,
+    include_partial: bool = False,
+    names: tuple[str, str] = ("--start", "--end"),
+) -> tuple[int, int, list[str]] | None:
+    """The range ``[start, end)`` of one series in ns, by the exchange's clock, with notes.
+
+    ``start`` and ``end`` are as the user wrote them, relative ones read against
+    ``server_now`` (the exchange's clock, never this machine's); ``names`` says how the
+    user gave them (``--start``, or ``start`` in a sync file), for messages that quote them.
+    None when the exchange has no data at all for the market (``start = origin``). Bars
+    still forming at the exchange's now are left out unless ``include_partial``; for OHLC
+    the range is snapped to the bar grid, so it holds whole bars only. A range with nothing
+    in it raises BadDateError; one entirely before a recent-only exchange's history,
+    UnsupportedRangeError.
+    """
+    first = (
+        await adapter.first_data_ns(market, kind, span.code if span else None)
+        if start == "origin"
+        else parse_time(start, now=server_now, what=names[0], about="start")
+    )
+    asked = None if end in (None, "now") else parse_time(end, now=server_now, what=names[1], about="end")
+    # 'now' is the exchange's clock: bars still forming then are not stored.
+    limit = server_now if (span is None or include_partial) else span.floor(server_now)
+    last = limit if asked is None else min(asked, limit)
+    if first is None:
+        return None
+    raw_first = first
+    if span is not None:
+        first = span.ceil(first)
+        if not include_partial:
+            last = span.floor(last)  # a bar that closes after END is not in [START, END)
+    if first >= last:
+        said_start = as_typed(names[0], start)
+        if start == "origin" or reads_clock(start):
+            said_start += f" ({format_ns(raw_first)} by the exchange's clock)"
+        if asked is not None and asked <= limit:
+            assert end is not None
+            said_end = as_typed(names[1], end)
+            if reads_clock(end):
+                said_end += f" ({format_ns(asked)} by the exchange's clock)"
+        else:
+            said_end = f"the exchange's now, {format_ns(server_now)}"
+            if limit < server_now:
+                said_end += f" (its {span} bar open since {format_ns(limit)} is not finished)"
+        what = f"{market.symbol} {span}" if span is not None else market.symbol
+        if raw_first < (limit if asked is None else min(asked, limit)):
+            raise BadDateError(f"nothing to fetch for {what}: no whole {span} bar from {said_start} "
+                               f"to {said_end}", about="start")
+        raise BadDateError(f"nothing to fetch for {what}: {said_start} is not before {said_end}",
+                           about="start")
+    probe = SeriesResult(adapter.name, market.symbol, market.native, kind,
+                         span.code if span else None, first, last)
+    first = _limit_history(cap, span, first, server_now, probe)
+    return first, last, probe.notes
