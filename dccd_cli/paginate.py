@@ -37,7 +37,8 @@ from .timeutil import NS, Span
 log = logging.getLogger("dccd.paginate")
 
 Progress = Callable[[int, int], None]
-"""``emitreport_progress(done, total)``: nanoseconds of the range settled so far, of the total."""
+"""``emit_progress(done, total)``: nanoseconds of the range settled (fetched or failed) so
+far, of the total — the work done, which windows fetched at once finish in any order."""
 
 OhlcFetch = Callable[[int, int, int], Awaitable[pa.Table]]
 TradesFetch = Callable[[int, int, int, Any], Awaitable[tuple[pa.Table, Any]]]
@@ -195,7 +196,18 @@ async def _windows(
     concurrency: int,
 ) -> AsyncIterator[Piece]:
     total = max(1, end_ns - start_ns)
-    jobs = [lambda w0=w0, w1=w1: _attempt(lambda: fetch(w0, w1)) for w0, w1 in windows]
+    settled = 0
+
+    async def one(w0: int, w1: int) -> Any:
+        # Progress is the work done: a window counts when it is fetched, not when the
+        # windows before it are (they finish out of order), so the bar moves steadily.
+        nonlocal settled
+        result = await _attempt(lambda: fetch(w0, w1))
+        settled += w1 - w0
+        report_progress(emit_progress, settled, total)
+        return result
+
+    jobs = [lambda w0=w0, w1=w1: one(w0, w1) for w0, w1 in windows]
     runner = _Ordered(jobs, concurrency)
     async for (w0, w1), result in _zip_async(windows, runner.results()):
         if isinstance(result, BannedError):
@@ -208,7 +220,6 @@ async def _windows(
             yield FailedRange(w0, w1, str(result))
         else:
             yield Chunk(w0, w1, result)
-        report_progress(emit_progress, w1 - start_ns, total)
 
 
 async def _zip_async(items: list[Any], results: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, Any]]:

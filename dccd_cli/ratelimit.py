@@ -30,6 +30,10 @@ sliding — then holds at most ``safety·C`` of ours; the feedback above still g
 others' usage. Sustained, this spends ``safety·C`` per ``window + skew``, about the pacing
 rate; what it gains is the first window's burst.
 
+A wait of ``NOTIFY_WAIT_S`` or more (a 429's Retry-After, a window full of others' usage)
+is told to every request then waiting that has a ``wait_listener`` (the series fetching,
+so its progress can say until when it waits).
+
 Waiters are served strictly in arrival order (one waiter holds an ``asyncio.Lock``, which
 is FIFO and does not let newcomers barge), so a heavy request is never starved by light
 ones. Only the head waiter sleeps, once per shortfall: CPU stays negligible at full rate.
@@ -44,10 +48,11 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 from .capability import RateLimit
 
-__all__ = ["Clock", "Sleep", "TokenBucket", "bucket_for"]
+__all__ = ["NOTIFY_WAIT_S", "Clock", "Sleep", "TokenBucket", "bucket_for", "wait_listener"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
@@ -62,6 +67,12 @@ _EPS = 1e-9
 # How far the exchange's clock may wander against ours (whole-second Date headers, latency
 # jitter, an event loop busy for seconds) before its windows are no longer believed.
 _CLOCK_SLACK_S = 10.0
+# Shorter waits are the pacing of a download at the rate limit: not worth telling anyone.
+NOTIFY_WAIT_S = 3.0
+
+#: Who hears of a long wait for the budget, with its length in seconds: a series sets it in
+#: its task (``job.run_series``), and the tasks its paginator spawns inherit it.
+wait_listener: ContextVar[Callable[[float], None] | None] = ContextVar("dccd_wait_listener", default=None)
 
 
 class TokenBucket:
@@ -101,6 +112,8 @@ class TokenBucket:
         self._tokens = self.burst
         self._last = clock()
         self._paused_until = -math.inf
+        self._listeners: list[Callable[[float], None]] = []  # of the requests waiting now
+        self._head_until = -math.inf  # when the head waiter's sleep ends
         # The exchange's view: its count in its current window, when that window ends (on
         # our clock), its index (to drop reports of a window that already rolled over), and
         # what we admitted since that count was taken.
@@ -141,21 +154,35 @@ class TokenBucket:
             raise ValueError(f"weight must be >= 0, got {weight}")
         if weight > self.burst and self.burst < self.capacity / 2:
             self._set_burst(weight)
-        async with self._lock:
-            while True:
-                now = self._clock()
-                wait = self._wait_time(weight, now)
-                if wait <= 0:
-                    break
-                wait = max(wait, _MIN_SLEEP)
-                self.waited_s += wait
-                await self._sleep(wait)
-            self._tokens -= weight
-            self._since_report += weight
-            self.acquired += weight
-            if self.windowed:
-                self._sent.append((now, weight))
-                self._sent_sum += weight
+        listener = wait_listener.get()
+        if listener is not None:
+            self._listeners.append(listener)
+            ahead = self._head_until - self._clock()
+            if ahead >= NOTIFY_WAIT_S:  # queued behind a long sleep: waits at least as long
+                listener(ahead)
+        try:
+            async with self._lock:
+                while True:
+                    now = self._clock()
+                    wait = self._wait_time(weight, now)
+                    if wait <= 0:
+                        break
+                    wait = max(wait, _MIN_SLEEP)
+                    self.waited_s += wait
+                    self._head_until = now + wait
+                    if wait >= NOTIFY_WAIT_S:  # everyone queued behind waits as long
+                        for hear in dict.fromkeys(self._listeners):
+                            hear(wait)
+                    await self._sleep(wait)
+                self._tokens -= weight
+                self._since_report += weight
+                self.acquired += weight
+                if self.windowed:
+                    self._sent.append((now, weight))
+                    self._sent_sum += weight
+        finally:
+            if listener is not None:
+                self._listeners.remove(listener)
 
     def _wait_time(self, weight: float, now: float) -> float:
         """Seconds until ``weight`` may go; <= 0 means now. Refills as a side effect."""

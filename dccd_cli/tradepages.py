@@ -26,7 +26,6 @@ from .paginate import (
     DEFAULT_CONCURRENCY,
     Progress,
     TradesFetch,
-    clip_sorted,
     clip_sorted_with_ts,
     filter_rows,
     report_progress,
@@ -77,6 +76,25 @@ def _unique_ids(table: pa.Table) -> pa.Table:
         keep.append(i not in seen)
         seen.add(i)
     return table.filter(pa.array(keep, pa.bool_()))
+
+
+class _Work:
+    """How much of a range its windows have covered, for progress: each window reports the
+    part of it its cursor has walked (forward from its start, or backward from its end), so
+    the sum moves page by page whatever order the concurrent windows finish in."""
+
+    def __init__(self, emit: Progress | None, total: int) -> None:
+        self.emit = emit
+        self.total = total
+        self._covered: dict[int, int] = {}  # window start -> ns of it walked
+        self.done = 0
+
+    def covered(self, w0: int, ns: int) -> None:
+        before = self._covered.get(w0, 0)
+        if ns > before:
+            self._covered[w0] = ns
+            self.done += ns - before
+            report_progress(self.emit, self.done, self.total)
 
 
 # Sub-windows of a trades range are cut on this grid, and never shorter.
@@ -155,7 +173,7 @@ async def paginate_trades(
     buffers at most ``buffer_pages`` pages before its cursor waits.
     """
     windows = TradeWindows(start_ns, end_ns, concurrency, buffer_pages)
-    total = max(1, end_ns - start_ns)
+    work = _Work(emit_progress, max(1, end_ns - start_ns))
 
     async def drain_backward(queue: asyncio.Queue[Piece | None], w0: int, w1: int) -> None:
         cursor: Any = None
@@ -163,11 +181,15 @@ async def paginate_trades(
         try:
             for _ in range(max_pages):
                 raw, cursor = await fetch_page(w0, w1, cap, cursor)
-                pages.append(clip_sorted(raw, w0, w1, ["ts", "id"]))
+                page, ts = clip_sorted_with_ts(raw, w0, w1, ["ts", "id"])
+                pages.append(page)
                 if cursor is None:
                     windows.finished(len(pages), w0, w1)
                     await queue.put(Chunk(w0, w1, _unique_ids(pa.concat_tables(pages))))
+                    work.covered(w0, w1 - w0)
                     return
+                if len(ts):  # walked back from the window's end to its oldest trade so far
+                    work.covered(w0, w1 - int(ts[0]))
             raise FetchError(f"gave up after {max_pages} pages in window {w0}..{w1}")
         except BannedError as exc:
             await queue.put(FailedRange(w0, w1, str(exc)))
@@ -175,6 +197,7 @@ async def paginate_trades(
         except FetchError as exc:
             log.warning("trades window %s..%s failed: %s", w0, w1, exc)
             await queue.put(FailedRange(w0, w1, str(exc)))
+            work.covered(w0, w1 - w0)  # settled, as failed
         finally:
             await queue.put(None)
 
@@ -195,6 +218,7 @@ async def paginate_trades(
                 if cursor is None:
                     windows.finished(page, w0, w1)
                     await queue.put(Chunk(lo, w1, table))
+                    work.covered(w0, w1 - w0)
                     return
                 if table.num_rows == 0:
                     continue
@@ -204,6 +228,7 @@ async def paginate_trades(
                 if newest > lo:
                     await queue.put(Chunk(lo, newest, table.slice(0, cut)))
                     lo = newest
+                    work.covered(w0, lo - w0)
             raise FetchError(f"gave up after {max_pages} pages in window {w0}..{w1}")
         except BannedError as exc:
             await queue.put(FailedRange(lo, w1, str(exc)))
@@ -211,6 +236,7 @@ async def paginate_trades(
         except FetchError as exc:
             log.warning("trades window %s..%s failed at %s: %s", w0, w1, lo, exc)
             await queue.put(FailedRange(lo, w1, str(exc)))
+            work.covered(w0, w1 - w0)  # settled, as failed
         finally:
             await queue.put(None)
 
@@ -237,7 +263,6 @@ async def paginate_trades(
                     break
                 if piece.end_ns > piece.start_ns:
                     yield piece
-                report_progress(emit_progress, piece.end_ns - start_ns, total)
             running.popleft()
             try:
                 await task

@@ -190,9 +190,8 @@ def test_trade_windows_shrink_for_a_busy_pair_and_grow_for_an_illiquid_one() -> 
     assert len(_tile(TradeWindows(T0, T0 + DAY_NS, 8, 16), pages_per_hour=4)) >= 24
 
 
-async def test_backward_trades_drain_each_window_to_its_start() -> None:
+def make_backward_pager(source: list[tuple[int, str]]) -> Any:
     """An exchange whose cursor walks into the past, resuming AT the oldest instant."""
-    source = trade_source(1)
     times = [r[0] for r in source]
 
     async def fetch(w0: int, w1: int, limit: int, cursor: Any) -> tuple[pa.Table, Any]:
@@ -203,11 +202,32 @@ async def test_backward_trades_drain_each_window_to_its_start() -> None:
         t = trades_table([r[0] for r in rows], [r[1] for r in rows], [1.0] * len(rows), [1.0] * len(rows), None)
         return t, (None if hi - lo < limit else rows[-1][0])
 
+    return fetch
+
+
+async def test_backward_trades_drain_each_window_to_its_start() -> None:
+    source = trade_source(1)
+    fetch = make_backward_pager(source)
     pieces = await collect(paginate_trades(fetch, 100, T0, T0 + DAY_NS, concurrency=4, direction="backward"))
     ids = [i for p in pieces for i in p.table.column("id").to_pylist()]
     assert len(ids) == len(set(ids))
     assert sorted(ids, key=int) == [r[1] for r in source]
     assert [p.start_ns for p in pieces] == sorted(p.start_ns for p in pieces)
+
+
+async def test_a_backward_cursor_reports_progress_page_by_page_not_only_when_done() -> None:
+    """OKX and Coinbase trades: a window is handed on only once its cursor has walked back
+    to its start, but the bar moves as it walks."""
+    source = trade_source(1)
+    reported: list[int] = []
+    pieces = await collect(paginate_trades(make_backward_pager(source), 100, T0, T0 + DAY_NS,
+                                           concurrency=1, direction="backward",
+                                           emit_progress=lambda done, total: reported.append(done)))
+    assert len(pieces) >= 2
+    first_window = pieces[0].end_ns - pieces[0].start_ns
+    assert 0 < reported[0] < first_window // 10  # after the first of its ~40 pages
+    assert reported == sorted(reported) and reported[-1] == DAY_NS
+    assert len(reported) > 10 * len(pieces)
 
 
 def make_id_pager(source: list[tuple[int, str]]) -> Any:

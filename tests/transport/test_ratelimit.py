@@ -347,3 +347,32 @@ async def test_window_mode_never_trips_the_exchanges_limit(
             # ... and the first window's budget goes in a burst, not paced over the minute.
             # (16 requests in flight at ~0.35 s a round trip take ~15 s to send 5700)
             assert sum(w for t, w in arrivals if t < T0 + 20) >= 0.9 * 5700
+
+
+def test_a_long_wait_is_told_to_every_waiting_series_and_pacing_is_not() -> None:
+    from dccd_cli.ratelimit import NOTIFY_WAIT_S, wait_listener
+
+    clock = FakeClock()
+
+    async def sleep(seconds: float) -> None:  # others run while the head sleeps, then time passes
+        await asyncio.sleep(0)
+        clock.t += seconds
+
+    bucket = TokenBucket(BINANCE, clock=clock, sleep=sleep)
+    heard: dict[str, list[float]] = {"a": [], "b": [], "quiet": []}
+
+    async def series(name: str, requests: int) -> None:
+        wait_listener.set(heard[name].append)  # this task's context only, as in run_series
+        for _ in range(requests):
+            await bucket.acquire(1)
+
+    async def main() -> None:
+        await asyncio.gather(series("quiet", 1000))  # paced at the rate limit: short waits only
+        assert heard["quiet"] == []
+        bucket.pause_for(30.0)  # e.g. a 429 with Retry-After: 30
+        await asyncio.gather(series("a", 2), series("b", 2))
+
+    asyncio.run(main())
+    assert heard["a"] and heard["b"]  # b queued behind a's sleep, and hears it too
+    assert all(NOTIFY_WAIT_S <= w <= 30.0 for w in heard["a"] + heard["b"])
+    assert max(heard["a"]) == pytest.approx(30.0, abs=0.5)
