@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from .guard import guarded, verify_dense_ids
 from .http import AsyncHTTPClient, HTTPStats, series_stats
 from .markets import resolve
 from .paginate import paginate_ohlc
+from .ratelimit import wait_listener
 from .request import DownloadRequest, not_an_api, validate
 from .results import FailedSpan, Gap, RunResult, SeriesResult
 from .storage import Interval, Kind, Ledger, SeriesKey, SeriesWriter
@@ -39,29 +41,39 @@ log = logging.getLogger("dccd.job")
 
 
 class ProgressSink(Protocol):
-    """Where a run reports progress: a rich bar, plain log lines, or nothing."""
+    """Where a run reports progress: a rich bar, plain log lines, or nothing.
+
+    Work is nanoseconds of the ranges to fetch; ``done`` the part settled so far and
+    ``rows`` the rows received so far, both of the series ``task`` (``start``'s handle).
+    """
 
     def start(self, label: str, total: int) -> int: ...
 
-    def advance(self, task: int, done: int) -> None: ...
+    def advance(self, task: int, done: int, rows: int) -> None: ...
+
+    def waiting(self, task: int, until: float) -> None:
+        """The series waits for the exchange's rate limit until ``until`` (Unix seconds)."""
 
     def finish(self, task: int, result: SeriesResult) -> None: ...
 
-    def overall(self, series: int) -> None:
-        """How many series this run will go through (for an overall bar); called once."""
+    def overall(self, series: int, work: int) -> None:
+        """How many series this run goes through and their work in all (an overall bar)."""
 
 
 class NoProgress:
     def start(self, label: str, total: int) -> int:
         return 0
 
-    def advance(self, task: int, done: int) -> None:
+    def advance(self, task: int, done: int, rows: int) -> None:
+        pass
+
+    def waiting(self, task: int, until: float) -> None:
         pass
 
     def finish(self, task: int, result: SeriesResult) -> None:
         pass
 
-    def overall(self, series: int) -> None:
+    def overall(self, series: int, work: int) -> None:
         pass
 
 
@@ -180,11 +192,21 @@ async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink)
     series_stats.set(counters)  # this task's own context: concurrent series count apart
     total = sum(e - s for s, e in task.ranges)
     handle = progress.start(result.label, total)
-    done_before = 0
+    # A long wait for the exchange's budget is shown on this series' progress (the tasks
+    # the paginator spawns inherit this context, as they do series_stats).
+    wait_listener.set(lambda seconds: progress.waiting(handle, time.time() + seconds))
+    done_before = done = rows = 0
     received = expected = 0
 
-    def emit(done: int, _total: int) -> None:
-        progress.advance(handle, done_before + done)
+    def emit(settled: int, _total: int) -> None:
+        nonlocal done
+        done = done_before + settled
+        progress.advance(handle, done, rows)
+
+    def got(page_rows: int) -> None:
+        nonlocal rows
+        rows += page_rows
+        progress.advance(handle, done, rows)
 
     # Every page goes through the guard (dccd_cli.guard): a page its adapter cannot read is
     # asked again, then failed; an empty page is believed only when it is empty twice.
@@ -196,14 +218,18 @@ async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink)
             result.requests += 1
             return await adapter.fetch_ohlc_page(market, code, w0, w1, limit)
 
-        return await guarded(once, exchange=adapter.name, what="candles")
+        page = await guarded(once, exchange=adapter.name, what="candles")
+        got(page.num_rows)
+        return page
 
     async def fetch_trades(w0: int, w1: int, limit: int, cursor: Any) -> Any:
         async def once() -> Any:
             result.requests += 1
             return await adapter.fetch_trades_page(market, w0, w1, limit, cursor)
 
-        return await guarded(once, exchange=adapter.name, what="trades")
+        page = await guarded(once, exchange=adapter.name, what="trades")
+        got(page[0].num_rows)
+        return page
 
     def ids_from(w0: int, w1: int) -> Callable[[int], Awaitable[Any]]:
         async def fetch(first_id: int) -> Any:  # trades from an id on (dense-id exchanges)
@@ -323,7 +349,8 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
                               notes=notes)
             task.ranges = plan_ranges(task, refetch=req.refetch)
             tasks.append(task)
-        progress.overall(sum(1 for t in tasks if t.ranges))
+        progress.overall(sum(1 for t in tasks if t.ranges),
+                         sum(e - s for t in tasks for s, e in t.ranges))
         results = await asyncio.gather(*(run_series(adapter, t, progress) for t in tasks))
         run.series.extend(results)
         run.retries = http.stats.retries

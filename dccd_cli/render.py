@@ -2,14 +2,16 @@
 
 On a terminal progress is a rich bar per series on stderr; without one (cron, CI, a pipe)
 it is plain timestamped log lines with no control characters. ``--json`` puts exactly one
-JSON object on stdout; ``--quiet`` keeps stderr for errors only.
+JSON object on stdout; ``--quiet`` keeps stderr for errors only. The progress sinks
+themselves are in ``dccd_cli.progress``.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,18 +19,12 @@ from typing import IO, Any
 
 import orjson
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from .errors import UsageError
 from .inventory import LEGEND, STRIP_CHARS, Inventory, SeriesInventory
 from .job import NoProgress, ProgressSink
+from .progress import LogProgress, RichProgress
 from .results import MarketsResult, RunResult, SeriesResult, SyncResult
 from .timeutil import format_ns
 
@@ -37,97 +33,47 @@ def _stamp() -> str:
     return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class LogProgress:
-    """Plain lines for logs: one at start, one every ``every_s`` seconds, one at the end."""
-
-    def __init__(self, stream: IO[str], every_s: float = 10.0) -> None:
-        self.stream = stream
-        self.every_s = every_s
-        self._tasks: dict[int, tuple[str, int, float]] = {}
-
-    def _line(self, text: str) -> None:
-        self.stream.write(f"{_stamp()} {text}\n")
-        self.stream.flush()
-
-    def start(self, label: str, total: int) -> int:
-        task = len(self._tasks) + 1
-        self._tasks[task] = (label, total, time.monotonic())
-        self._line(f"{label}: started")
-        return task
-
-    def advance(self, task: int, done: int) -> None:
-        label, total, last = self._tasks[task]
-        now = time.monotonic()
-        if now - last >= self.every_s:
-            self._tasks[task] = (label, total, now)
-            self._line(f"{label}: {100 * done / max(1, total):.0f}%")
-
-    def finish(self, task: int, result: SeriesResult) -> None:
-        self._line(_summary_line(result))
-
-    def overall(self, series: int) -> None:
-        if series > 1:
-            self._line(f"{series} series to fetch")
-
-
-class RichProgress:
-    """One rich progress bar per running series, on stderr, and an overall bar (series
-    done of all) when there are several. With many series (a pattern job) a finished
-    series' bar is removed, so the screen shows what is running."""
-
-    KEEP_FINISHED_UP_TO = 8
-
-    def __init__(self, console: Console) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
-        self._totals: dict[int, int] = {}
-        self._overall: TaskID | None = None
-        self._series = 0
-
-    def overall(self, series: int) -> None:
-        self._series += series
-        if self._series <= 1:
-            return
-        if self._overall is None:
-            self._overall = self.progress.add_task("all series", total=self._series)
-        else:
-            self.progress.update(self._overall, total=self._series)
-
-    def start(self, label: str, total: int) -> int:
-        task = self.progress.add_task(label, total=max(1, total))
-        self._totals[int(task)] = max(1, total)
-        return int(task)
-
-    def advance(self, task: int, done: int) -> None:
-        self.progress.update(TaskID(task), completed=done)
-
-    def finish(self, task: int, result: SeriesResult) -> None:
-        self.progress.update(TaskID(task), completed=self._totals[task])
-        if self._overall is not None:
-            self.progress.advance(self._overall)
-        if self._series > self.KEEP_FINISHED_UP_TO:
-            self.progress.remove_task(TaskID(task))
+def _same_file(a: IO[str], b: IO[str]) -> bool:
+    """Whether two streams write to one file or pipe (``>log 2>&1``, ``2>&1 | tee``)."""
+    try:
+        sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 @contextmanager
-def progress_for(*, quiet: bool, json_mode: bool, stderr: IO[str] | None = None) -> Iterator[ProgressSink]:
+def progress_for(*, quiet: bool, json_mode: bool, stderr: IO[str] | None = None,
+                 stdout: IO[str] | None = None) -> Iterator[ProgressSink]:
     stream = stderr or sys.stderr
     if quiet:
         yield NoProgress()
         return
     if stream.isatty():
-        console = Console(file=stream)
-        sink = RichProgress(console)
-        with sink.progress:
-            yield sink
+        bars = RichProgress(Console(file=stream))
+        with bars.progress:
+            yield bars
         return
-    yield LogProgress(stream)
+    # Each series' result is printed by the summary on stdout; when stdout is this same
+    # log, the progress says only "done", so the result appears once.
+    shared = not json_mode and _same_file(stream, stdout or sys.stdout)
+    sink = LogProgress(stream, progress_interval(), result_line=None if shared else _summary_line)
+    with sink.ticking():
+        yield sink
+
+
+def progress_interval() -> float:
+    """Seconds between a series' progress lines in a log: ``$DCCD_PROGRESS_INTERVAL``, else 10."""
+    text = os.environ.get("DCCD_PROGRESS_INTERVAL", "").strip()
+    if not text:
+        return 10.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0.1 <= seconds <= 86_400:
+        raise UsageError(f"DCCD_PROGRESS_INTERVAL={text!r} is not a number of seconds between 0.1 and 86400")
+    return seconds
 
 
 def _n(count: int, noun: str) -> str:

@@ -140,7 +140,8 @@ async def run_sync(opts: SyncOptions, progress: ProgressSink | None = None) -> S
         if opts.dry_run:
             _estimate(result, list(groups.values()))
         else:
-            progress.overall(sum(1 for _, t in planned if t.ranges))
+            progress.overall(sum(1 for _, t in planned if t.ranges),
+                             sum(e - s for _, t in planned for s, e in t.ranges))
             ran = await asyncio.gather(*(_fetch(g, progress, opts.max_series) for g in groups.values()))
             finished = sorted([x for r in ran for x in r] + [x for g in groups.values() for x in g.done],
                               key=lambda x: x[0])
