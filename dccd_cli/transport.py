@@ -75,13 +75,18 @@ class StreamTransport(httpx.AsyncBaseTransport):
         # A pooled connection may have been closed by the server meanwhile: then one retry
         # on a fresh connection, as every HTTP client does for idempotent requests.
         for attempt in range(2):
-            reused = bool(self._idle[key])
-            conn = self._idle[key].pop() if reused else await self._connect(*key)
+            conn = self._pooled(key) if attempt == 0 else None
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(*key)
             try:
                 status, headers, body, keep = await self._exchange(conn, head)
             except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 conn[1].close()
-                if reused and attempt == 0 and getattr(exc, "nothing_read", False):
+                if reused and getattr(exc, "nothing_read", False):
+                    # The others waited as long as this one and are most likely closed
+                    # too: the retry goes to a fresh connection, never to another of them.
+                    self._drop_idle(key)
                     continue
                 raise
             except BaseException:
@@ -93,6 +98,20 @@ class StreamTransport(httpx.AsyncBaseTransport):
                 conn[1].close()
             return status, headers, body
         raise AssertionError("unreachable")
+
+    def _pooled(self, key: tuple[str, str, int]) -> _Conn | None:
+        """An idle connection to reuse, skipping those the server has visibly closed."""
+        idle = self._idle[key]
+        while idle:
+            conn = idle.pop()
+            if not conn[0].at_eof():
+                return conn
+            conn[1].close()
+        return None
+
+    def _drop_idle(self, key: tuple[str, str, int]) -> None:
+        for _, writer in self._idle.pop(key, []):
+            writer.close()
 
     @staticmethod
     def _request_head(request: httpx.Request) -> bytes:

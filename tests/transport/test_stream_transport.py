@@ -62,6 +62,27 @@ async def test_a_keep_alive_connection_closed_by_the_server_is_replaced() -> Non
         assert (await client.get(f"{base}/b")).json() == []
 
 
+async def test_every_idle_connection_closed_by_the_server_is_replaced() -> None:
+    # A server that drops idle keep-alive connections (uvicorn after 5 s, an exchange's
+    # load balancer) closes every pooled one at once: a request must not be tried on a
+    # dead connection and then on another dead one.
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]")
+        await writer.drain()
+        writer.close()  # as if its keep-alive timeout ran out
+
+    server, base = await serve(handler)
+    transport = StreamTransport()
+    async with server, httpx.AsyncClient(transport=transport) as client:
+        replies = await asyncio.gather(*(client.get(f"{base}/a", params={"i": i}) for i in range(4)))
+        assert all(r.json() == [] for r in replies)
+        assert sum(len(conns) for conns in transport._idle.values()) == 4  # all pooled, all dead
+        await asyncio.sleep(0.05)
+        for i in range(3):
+            assert (await client.get(f"{base}/b", params={"i": i})).json() == []
+
+
 async def test_a_reset_mid_body_is_a_read_error() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
