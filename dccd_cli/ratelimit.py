@@ -68,7 +68,7 @@ _EPS = 1e-9
 # jitter, an event loop busy for seconds) before its windows are no longer believed.
 _CLOCK_SLACK_S = 10.0
 # Shorter waits are the pacing of a download at the rate limit: not worth telling anyone.
-NOTIFY_WAIT_S = 3.0
+NOTIFY_WAIT_S = 2.0
 
 #: Who hears of a long wait for the budget, with its length in seconds: a series sets it in
 #: its task (``job.run_series``), and the tasks its paginator spawns inherit it.

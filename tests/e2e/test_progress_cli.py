@@ -62,3 +62,18 @@ def test_a_shared_log_holds_each_result_line_once(emulator: EmulatorServer, tmp_
                 "--base-url", emulator.venue_url("binance"), "--out", str(tmp_path / "data"))
     assert "binance BTC-USDT ohlc 1h: 24 rows added" in r.stderr
     assert "binance BTC-USDT ohlc 1h: 24 rows added" in r.stdout
+
+
+def test_a_series_waiting_for_the_rate_limit_says_until_when(tmp_path: Path) -> None:
+    from dccd_cli.emulator import parse_faults, venues
+
+    faults = dict(parse_faults(["binance=429(3)@2/klines"], venues(), 0))  # Retry-After: 3
+    with EmulatorServer(EmulatorSettings(now=FROZEN_NOW, faults=faults)) as server:
+        r = run_cli("ohlc", "binance", "BTC-USDT", "--span", "1m", "--start", "2024-02-27", "--end", "2024-02-29",
+                    "--base-url", server.venue_url("binance"), "--out", str(tmp_path),
+                    env={"DCCD_PROGRESS_INTERVAL": "0.5"})
+    assert r.code == 0, r.stderr
+    waits = re.findall(r"binance BTC-USDT ohlc 1m: \d+%, [\d,]+ rows, [\d,]+ rows/s, "
+                       r"waiting for the rate limit until (\d\d:\d\d:\d\dZ)\n", r.stderr)
+    assert len(waits) >= 2, r.stderr  # said at once, and again while it lasts
+    assert "2880 rows added" in r.stderr

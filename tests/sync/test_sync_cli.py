@@ -297,4 +297,5 @@ def test_a_terminal_gets_progress_bars_and_an_overall_bar(emulator: EmulatorServ
     screen = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 0
     assert "all series" in screen and "coinbase SOL-EUR ohlc 1m" in screen
+    assert re.search(r"[\d,]+ rows, [\d,]+ rows/s", screen)  # rows and their rate on the bars
     assert "\x1b[" in screen  # drawn with control sequences: a terminal, not a log
