@@ -183,7 +183,10 @@ class LogProgress:
 
         def run() -> None:
             while not stop.wait(period_s):
-                self.tick()
+                try:
+                    self.tick()
+                except (OSError, ValueError):  # the log is gone (a closed pipe): the run
+                    return  # itself meets it on its next write, and says so there
 
         thread = threading.Thread(target=run, name="dccd-progress", daemon=True)
         thread.start()
