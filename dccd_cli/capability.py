@@ -140,6 +140,10 @@ class Adapter:
     ) -> tuple[pa.Table, Any]:
         """One page of trades in ``[start_ns, end_ns)``, oldest first, and the next cursor.
 
+        Trades sharing an instant come in the exchange's execution order: the core puts
+        integer ids in order itself, but keeps other ids (BitMEX's UUIDs) as listed
+        (``dccd_cli.tradeorder``).
+
         ``cursor`` is None on the first call of a window; the adapter returns None as the
         next cursor only when the window is drained (never because one page was full).
         """

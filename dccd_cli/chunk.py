@@ -19,7 +19,7 @@ import pyarrow as pa
 class Chunk:
     start_ns: int
     end_ns: int
-    table: pa.Table  # rows with start_ns <= ts < end_ns, sorted by ts (trades: ts, id)
+    table: pa.Table  # rows with start_ns <= ts < end_ns, by ts (trades: dccd_cli.tradeorder)
     requests: int = 1
 
 

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from .chunk import Chunk, FailedRange, Piece
 from .errors import DccdError, FetchError, ProtocolError
 from .schema import TRADES_SCHEMA, ts_ns_column
+from .tradeorder import sort_trades
 
 __all__ = ["PAGE_RETRIES", "guarded", "is_empty_page", "verify_dense_ids"]
 
@@ -124,10 +125,10 @@ def _run_from(ids: npt.NDArray[np.int64], first: int) -> npt.NDArray[np.bool_]:
 
 
 def _sorted_unique(table: pa.Table) -> pa.Table:
-    """Trades sorted by (ts, id) without repeated ids."""
+    """Trades in trade order (ts, then id as a number) without repeated ids."""
     if table.num_rows < 2:
         return table
-    table = table.sort_by([("ts", "ascending"), ("id", "ascending")])
+    table = sort_trades(table)
     ids = _ids(table)
     _, first = np.unique(ids, return_index=True)
     if len(first) == table.num_rows:

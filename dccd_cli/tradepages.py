@@ -32,6 +32,7 @@ from .paginate import (
 )
 from .schema import single_chunk
 from .timeutil import DAY_NS, HOUR_NS, MINUTE_NS
+from .tradeorder import in_trade_order, integer_ids, sort_trades, trade_order
 
 log = logging.getLogger("dccd.paginate")
 
@@ -61,21 +62,33 @@ def _after(
             np.concatenate([np.full(carry.num_rows, at, np.int64), rest_ts]))
 
 
-def _unique_ids(table: pa.Table) -> pa.Table:
-    """Sorted trades without repeated ids (backward pages resume *at* an instant)."""
+def _clip(
+    raw: pa.Table, start_ns: int, end_ns: int
+) -> tuple[pa.Table, npt.NDArray[np.int64]]:
+    """A page's rows inside ``[start_ns, end_ns)`` in trade order (``dccd_cli.tradeorder``:
+    within an instant, by id as a number, else as the exchange listed them), with their ts."""
+    table, ts = clip_sorted_with_ts(raw, start_ns, end_ns, ["ts"])  # a stable sort
+    nums = integer_ids(table.column("id"))
+    if in_trade_order(ts, nums):
+        return table, ts
+    order = trade_order(ts, nums)
+    return table.take(pa.array(order)), ts[order]
+
+
+def _unique_ids(pages: list[pa.Table]) -> pa.Table:
+    """A window's trades from its pages (walked from the newest), in trade order and
+    without repeated ids (backward pages resume *at* an instant)."""
+    table = pa.concat_tables(pages[::-1])  # oldest first: the exchange's order across seams
     if table.num_rows < 2:
         return table
-    table = table.sort_by([("ts", "ascending"), ("id", "ascending")])
+    table = sort_trades(table)
     ids = table.column("id").combine_chunks()
     if len(pc.unique(ids)) == len(ids):
         return table
     # Keep the first row of each id (repeats are rare: only at page seams).
-    seen: set[str] = set()
-    keep = []
-    for i in ids.to_pylist():
-        keep.append(i not in seen)
-        seen.add(i)
-    return table.filter(pa.array(keep, pa.bool_()))
+    codes = ids.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    first = np.unique(codes, return_index=True)[1]
+    return table.take(pa.array(np.sort(first)))
 
 
 class _Work:
@@ -181,11 +194,11 @@ async def paginate_trades(
         try:
             for _ in range(max_pages):
                 raw, cursor = await fetch_page(w0, w1, cap, cursor)
-                page, ts = clip_sorted_with_ts(raw, w0, w1, ["ts", "id"])
+                page, ts = _clip(raw, w0, w1)
                 pages.append(page)
                 if cursor is None:
                     windows.finished(len(pages), w0, w1)
-                    await queue.put(Chunk(w0, w1, _unique_ids(pa.concat_tables(pages))))
+                    await queue.put(Chunk(w0, w1, _unique_ids(pages)))
                     work.covered(w0, w1 - w0)
                     return
                 if len(ts):  # walked back from the window's end to its oldest trade so far
@@ -211,7 +224,7 @@ async def paginate_trades(
         try:
             for page in range(1, max_pages + 1):
                 raw, cursor = await fetch_page(w0, w1, cap, cursor)
-                table, ts = clip_sorted_with_ts(raw, w0, w1, ["ts", "id"])
+                table, ts = _clip(raw, w0, w1)
                 if carry is not None:
                     table, ts = _after(table, ts, carry, carry_at)
                     carry = None

@@ -9,7 +9,7 @@ import pytest
 
 from dccd_cli.chunk import Chunk, FailedRange, Piece
 from dccd_cli.errors import NetworkError, ProtocolError
-from dccd_cli.guard import guarded, verify_dense_ids
+from dccd_cli.guard import _sorted_unique, guarded, verify_dense_ids
 from dccd_cli.schema import trades_table
 
 MS = 1_000_000
@@ -144,3 +144,11 @@ async def test_guard_asks_an_empty_page_twice_and_an_unreadable_one_again() -> N
 
 async def _raise(exc: Exception) -> pa.Table:
     raise exc
+
+
+def test_trades_fetched_by_id_are_put_in_order_by_number_within_an_instant() -> None:
+    # A page fetched by id is sorted and de-duplicated before it is placed: ids that gain
+    # a digit inside one instant stay in execution order (a text sort puts 1000000 first).
+    page = trades_table([5 * MS] * 4, ["1000000", "999999", "1000000", "999998"], [1.0] * 4,
+                        [1.0] * 4, ["buy"] * 4)
+    assert _sorted_unique(page).column("id").to_pylist() == ["999998", "999999", "1000000"]

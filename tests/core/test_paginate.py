@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import random
+import uuid
 from typing import Any
 
 import pyarrow as pa
@@ -191,7 +192,8 @@ def test_trade_windows_shrink_for_a_busy_pair_and_grow_for_an_illiquid_one() -> 
 
 
 def make_backward_pager(source: list[tuple[int, str]]) -> Any:
-    """An exchange whose cursor walks into the past, resuming AT the oldest instant."""
+    """An exchange whose cursor walks into the past, newest first, resuming AT the oldest
+    instant it returned (its rows of that instant come again)."""
     times = [r[0] for r in source]
 
     async def fetch(w0: int, w1: int, limit: int, cursor: Any) -> tuple[pa.Table, Any]:
@@ -274,3 +276,38 @@ async def test_ohlc_a_bar_repeated_in_a_page_is_kept_once_the_last_version() -> 
     table = pieces[0].table
     assert table.column("ts").cast(pa.int64()).to_pylist() == [T0 + k * MINUTE_NS for k in range(3)]
     assert table.column("close").to_pylist() == [1.0, 9.0, 1.0]
+
+
+# -- trades that share an instant keep the exchange's execution order --------------------
+
+def _ids_in_execution_order(kind: str, n: int) -> list[str]:
+    """Ids for ``n`` trades in execution order whose text order is not it: integers that
+    gain a digit inside a burst, or UUIDs (BitMEX's) in no order at all."""
+    if kind == "integer":
+        return [str(999_980 + i) for i in range(n)]  # 999999 -> 1000000 in the first burst
+    return [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(n)]
+
+
+# A newest-first (backward) venue is only ever one with integer ids, like Coinbase: others
+# must list an instant's trades oldest first (dccd_cli.tradeorder).
+@pytest.mark.parametrize("pager,kind", [("timestamp", "integer"), ("timestamp", "uuid"),
+                                        ("id", "integer"), ("id", "uuid"), ("backward", "integer")])
+async def test_trades_of_one_instant_stay_in_execution_order(pager: str, kind: str) -> None:
+    source = trade_source(1)
+    source = [(t, i) for (t, _), i in zip(source, _ids_in_execution_order(kind, len(source)))]
+    burst = [i for t, i in source if t == source[0][0]]
+    assert len(burst) == 40 and burst != sorted(burst)  # a text sort would reorder it
+    # Pagers by time resume at an instant, so a page must hold a whole burst; pages by id
+    # split bursts.
+    cap = 30 if pager == "id" else 100
+    if pager == "timestamp":
+        fetch = make_timestamp_pager(source)
+    elif pager == "id":
+        fetch = make_id_pager(source)
+    else:
+        fetch = make_backward_pager(source)
+    pieces = await collect(paginate_trades(fetch, cap, T0, T0 + 2 * HOUR_NS, concurrency=4,
+                                           direction="backward" if pager == "backward" else "forward"))
+    rows = [(t, i) for p in pieces
+            for t, i in zip(p.table.column("ts").cast(pa.int64()).to_pylist(), p.table.column("id").to_pylist())]
+    assert rows == [r for r in source if r[0] < T0 + 2 * HOUR_NS]
