@@ -14,7 +14,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import StorageError
-from ..schema import is_sorted, ts_ns_column
+from ..schema import ts_ns_column
+from ..tradeorder import in_trade_order, integer_ids, trade_order
 from .atomic import atomic_write, storage_error
 from .layout import SeriesKey
 
@@ -87,15 +88,16 @@ def read_data_file(path: Path, key: SeriesKey) -> pa.Table | None:
 
 def parquet_options(schema: pa.Schema) -> dict[str, Any]:
     """The Parquet writer settings of every data file of a series of ``schema``."""
-    n_sort = 1 if "id" not in schema.names else 2  # ts, then id for trades
     names = schema.names
     return {
         "compression": COMPRESSION,
         "use_dictionary": [n for n in names if n not in _NO_DICTIONARY],
         "column_encoding": {n: e for n, e in _COLUMN_ENCODING.items() if n in names},
         "write_statistics": [n for n in names if n not in _NO_STATISTICS],
-        # Declares the sort order in the footer; engines may skip a sort on read.
-        "sorting_columns": [pq.SortingColumn(i) for i in range(n_sort)],
+        # Declares the sort order in the footer; engines may skip a sort on read. Only ts:
+        # trades sharing one are in execution order, which no column's text order states
+        # (ids compare as numbers, or have no order at all: dccd_cli.tradeorder).
+        "sorting_columns": [pq.SortingColumn(0)],
     }
 
 
@@ -120,9 +122,12 @@ def _last_per_key(codes: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
 
 
 def merge_rows(key: SeriesKey, existing: pa.Table | None, new: pa.Table) -> tuple[pa.Table, int]:
-    """Union of ``existing`` and ``new`` rows, unique on the key column, sorted.
+    """Union of ``existing`` and ``new`` rows, unique on the key column, in order (trades:
+    in trade order, ``dccd_cli.tradeorder``).
 
-    On a key conflict the row from ``new`` wins (and among ``new`` rows, the later one).
+    On a key conflict the row from ``new`` wins (and among ``new`` rows, the later one),
+    and takes its place: trades without integer ids that share a timestamp keep the order
+    of the newest fetch, after any stored ones it did not return.
     Returns the merged table and how many of its rows came from ``new``.
     """
     n_old = 0 if existing is None else existing.num_rows
@@ -130,33 +135,45 @@ def merge_rows(key: SeriesKey, existing: pa.Table | None, new: pa.Table) -> tupl
     n = combined.num_rows
     if n == 0:
         return combined, 0
+    ts = ts_ns_column(combined).to_numpy()
     if key.kind == "ohlc":
-        keep = _last_per_key(ts_ns_column(combined).to_numpy())  # already in ts order
+        keep = _last_per_key(ts)  # already in ts order
     else:
-        encoded = combined.column("id").combine_chunks().dictionary_encode()
-        if len(encoded.dictionary) == n and is_sorted(
-            combined, ts_ns_column(combined).to_numpy(), ["ts", "id"]
-        ):
-            # The common case — a new day, or rows after the stored ones: nothing to merge,
-            # and no copy either (a day of trades is tens of MB; Parquet writes chunks).
-            return combined, n - n_old
-        ids = encoded.indices
-        unique = _last_per_key(ids.to_numpy(zero_copy_only=False))
-        sub = pa.table(
-            {"ts": combined.column("ts").take(unique), "id": combined.column("id").take(unique)}
-        )
-        order = pc.sort_indices(sub, sort_keys=[("ts", "ascending"), ("id", "ascending")])
-        keep = unique[order.to_numpy()]
+        nums = integer_ids(combined.column("id"))
+        if nums is not None:
+            # Distinct numbers are distinct strings: no hashing of a day's ids.
+            if in_trade_order(ts, nums, strict=True) and all_distinct(nums):
+                # The common case — a new day, or rows after the stored ones: nothing to
+                # merge, and no copy either (a day of trades is tens of MB).
+                return combined, n - n_old
+            codes = combined.column("id").combine_chunks().dictionary_encode().indices
+        else:
+            encoded = combined.column("id").combine_chunks().dictionary_encode()
+            if len(encoded.dictionary) == n and in_trade_order(ts, None):
+                return combined, n - n_old
+            codes = encoded.indices
+        # The newest row of each id, where it arrived; then stably into trade order.
+        unique = np.sort(_last_per_key(codes.to_numpy(zero_copy_only=False)))
+        keep = unique[trade_order(ts[unique], None if nums is None else nums[unique])]
     from_new = int(np.count_nonzero(keep >= n_old))
     if len(keep) == n and np.array_equal(keep, np.arange(n)):
         return combined.combine_chunks(), from_new  # already sorted and unique: no copy
     return combined.take(pa.array(keep)).combine_chunks(), from_new
 
 
+def all_distinct(nums: npt.NDArray[np.int64]) -> bool:
+    """Whether no integer repeats: at once when they rise (exchanges number their trades),
+    else by sorting a copy (8 bytes a row)."""
+    if len(nums) < 2 or bool(np.all(nums[1:] > nums[:-1])):
+        return True
+    ordered = np.sort(nums)
+    return not bool((ordered[1:] == ordered[:-1]).any())
+
+
 def all_unique(ids: pa.Array) -> bool:
     """Whether no string id repeats, by sorting (a hash set of a million strings would
-    cost ~60 MB more). Integer ids are checked cheaper while they stream (see _Stream);
-    ids equal only as numbers ("07", "7") then cost a merge, never a row."""
+    cost ~60 MB more). Integer ids are checked cheaper (``all_distinct``); ids equal only
+    as numbers ("07", "7") then cost a merge, never a row."""
     if len(ids) < 2:
         return True
     ordered = ids.take(pc.sort_indices(ids))

@@ -104,6 +104,8 @@ class SeriesKey:
 
     @property
     def sort_columns(self) -> tuple[str, ...]:
+        """The columns rows are ordered by: ts, and for trades the id within a ts (as a
+        number where ids are integers, else the exchange's order: dccd_cli.tradeorder)."""
         return ("ts",) if self.kind == "ohlc" else ("ts", "id")
 
     def __str__(self) -> str:

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from ..errors import StorageError
 from ..schema import ts_ns_column
 from ..timeutil import format_ns
+from ..tradeorder import in_trade_order, integer_ids, trade_order
 from .datafile import read_data_file
 from .layout import (
     KINDS,
@@ -62,9 +63,8 @@ def read_series(
     ts = ts_ns_column(result).to_numpy()
     if len(ts) > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
         # Files are sorted and in time order, so this only runs on a damaged dataset.
-        result = result.take(
-            pc.sort_indices(result, sort_keys=[(c, "ascending") for c in key.sort_columns])
-        )
+        nums = integer_ids(result.column("id")) if key.kind == "trades" else None
+        result = result.take(pa.array(trade_order(ts, nums)))
     return result
 
 
@@ -170,11 +170,12 @@ def _verify_file(
     outside = int(np.count_nonzero((ts < start_ns) | (ts >= end_ns)))
     if outside:
         problems.append(f"{name}: {outside} rows lie outside the file's period")
-    order = pc.sort_indices(
-        table, sort_keys=[(c, "ascending") for c in key.sort_columns]
-    ).to_numpy()
-    if not np.array_equal(order, np.arange(n)):
-        problems.append(f"{name}: rows are not sorted by {', '.join(key.sort_columns)}")
+    # Trades with integer ids: by ts, then id as a number; other ids keep the exchange's
+    # order within a ts, which no column can confirm (dccd_cli.tradeorder).
+    nums = integer_ids(table.column("id")) if key.kind == "trades" else None
+    if not in_trade_order(ts, nums):
+        rule = "ts" if nums is None else "ts, then id as an integer"
+        problems.append(f"{name}: rows are not sorted by {rule}")
     unique = pc.count_distinct(table.column(key.key_column)).as_py()
     if unique != n:
         problems.append(f"{name}: {n - unique} rows repeat a {key.key_column} of another row")

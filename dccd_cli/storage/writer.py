@@ -26,12 +26,12 @@ from typing import Self
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..chunk import Chunk, FailedRange
 from ..errors import StorageError
-from ..schema import is_sorted, ts_ns_column
+from ..schema import ts_ns_column
+from ..tradeorder import in_trade_order, integer_ids, trade_order
 from .atomic import (
     clean_stale_temps,
     ensure_dir,
@@ -42,6 +42,7 @@ from .atomic import (
 )
 from .datafile import (
     ROW_GROUP_ROWS,
+    all_distinct,
     all_unique,
     conform,
     merge_rows,
@@ -94,8 +95,9 @@ class _Stream:
     staged: list[pa.Table] = field(default_factory=list)
     staged_rows: int = 0
     written_rows: int = 0
-    # (ts, id) of the last row written: the next row group must start after it.
-    last: tuple[int, str] | None = None
+    # (ts, integer id or None) of the last row written: the next row group must start
+    # after it (at or after its ts, for ids that are not integers).
+    last: tuple[int, int | None] | None = None
     # Ids as integers (most exchanges'), 8 bytes a row, to prove them unique at the end
     # without reading the day back; None once an id is not an integer.
     numeric_ids: list[npt.NDArray[np.int64]] | None = field(default_factory=list)
@@ -167,10 +169,9 @@ class SeriesWriter:
         table = conform(piece.table, self.key)
         ts = ts_ns_column(table).to_numpy() if table.num_rows else np.empty(0, np.int64)
         if len(ts) > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
-            order = pc.sort_indices(
-                table, sort_keys=[(c, "ascending") for c in self.key.sort_columns]
-            )
-            table = table.take(order)
+            # Stable: trades of one instant keep the exchange's order unless ids order them.
+            nums = integer_ids(table.column("id")) if self.key.kind == "trades" else None
+            table = table.take(pa.array(trade_order(ts, nums)))
             ts = ts_ns_column(table).to_numpy()
         if len(ts) and (ts[0] < piece.start_ns or ts[-1] >= piece.end_ns):
             raise ValueError(
@@ -331,27 +332,28 @@ class SeriesWriter:
             self._write_staged(pending)
 
     @staticmethod
-    def _continues(st: _Stream, batch: pa.Table) -> bool:
-        """Whether ``batch`` extends the streamed rows in (ts, id) order, repeating none."""
+    def _continues(st: _Stream, batch: pa.Table, nums: npt.NDArray[np.int64] | None) -> bool:
+        """Whether ``batch`` (with integer ids ``nums``, or None) extends the streamed rows
+        in trade order (``dccd_cli.tradeorder``), repeating no (ts, integer id)."""
         ts = ts_ns_column(batch).to_numpy()
-        if not is_sorted(batch, ts, ["ts", "id"], strict=True):
+        if not in_trade_order(ts, nums, strict=True):
             return False
-        ids = batch.column("id")
-        # Python compares str by code point, Arrow by UTF-8 byte: the same order.
-        first: tuple[int, str] = (int(ts[0]), ids[0].as_py())
-        if st.last is not None and first <= st.last:
-            return False
-        st.last = (int(ts[-1]), ids[-1].as_py())
+        if st.last is not None:
+            last_ts, last_id = st.last
+            if int(ts[0]) < last_ts or (
+                int(ts[0]) == last_ts and nums is not None and last_id is not None
+                and int(nums[0]) <= last_id
+            ):
+                return False
+        st.last = (int(ts[-1]), None if nums is None else int(nums[-1]))
         return True
 
     @staticmethod
-    def _note_ids(st: _Stream, batch: pa.Table) -> None:
-        """Keep a row group's ids as integers, to prove the day's unique when it ends."""
+    def _note_ids(st: _Stream, nums: npt.NDArray[np.int64] | None) -> None:
+        """Keep a row group's integer ids, to prove the day's unique when it ends."""
         if st.numeric_ids is None:
             return
-        try:
-            nums = np.asarray(pc.cast(batch.column("id"), pa.int64()).to_numpy(), np.int64)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if nums is None:
             st.numeric_ids = None
             return
         if st.ids_rising:
@@ -367,10 +369,11 @@ class SeriesWriter:
         if not st.staged:
             return True
         batch = pa.concat_tables(st.staged)
-        if not self._continues(st, batch):
+        nums = integer_ids(batch.column("id")) if st.numeric_ids is not None else None
+        if not self._continues(st, batch, nums):
             self._unstream(pending)  # out of order or repeated: merge it the careful way
             return False
-        self._note_ids(st, batch)
+        self._note_ids(st, nums)
         try:
             if st.writer is None:
                 ensure_dir(self.directory)
@@ -431,8 +434,7 @@ class SeriesWriter:
             if st.numeric_ids is not None and st.ids_rising:
                 unique = True
             elif st.numeric_ids is not None:
-                nums = np.sort(np.concatenate(st.numeric_ids))
-                unique = not bool((nums[1:] == nums[:-1]).any())
+                unique = all_distinct(np.concatenate(st.numeric_ids))
             else:
                 ids = pq.ParquetFile(st.tmp).read(columns=["id"], use_threads=False).column("id")
                 unique = all_unique(ids.combine_chunks())

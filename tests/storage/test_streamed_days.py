@@ -167,19 +167,24 @@ def test_streamed_days_match_a_dict_model(
     pages: list[list[tuple[int, int]]], numeric: bool, group_rows: int,
 ) -> None:
     """Pages of (instant, id) rows, in any order inside a page, repeated within a page or
-    seen again at a later instant: stored unique on id (the newest wins), sorted by ts, id."""
+    seen again at a later instant: stored unique on id (the newest wins), in trade order —
+    within an instant integer ids (of one and two digits) by number, other ids as they came."""
     monkeypatch.setattr(writer_module, "STREAM_GROUP_ROWS", group_rows)
     root = tmp_path_factory.mktemp("streamed")
     name = str if numeric else (lambda i: f"t{i}")
-    model: dict[str, int] = {}
+    model: dict[str, tuple[int, int]] = {}  # id -> (instant, arrival of its newest row)
+    arrival = 0
     w = writer(root)
     for k, rows in enumerate(pages):
         at = {i: T0 + k * 10 + t for t, i in rows}  # one instant per id within a page
         ts = [at[i] for _, i in rows]
         w.add(Chunk(T0 + k * 10, T0 + (k + 1) * 10, trades(ts, [name(i) for _, i in rows])))
-        model.update({name(i): t for i, t in at.items()})
+        for _, i in rows:
+            model[name(i)] = (at[i], arrival)
+            arrival += 1
     w.add(Chunk(T0 + len(pages) * 10, T0 + DAY, trades([], [])))
     assert w.close().rows_added == len(model)
-    expected = sorted((t, i) for i, t in model.items())
+    within = (lambda i: int(i)) if numeric else (lambda i: model[i][1])
+    expected = sorted(((t, i) for i, (t, _) in model.items()), key=lambda r: (r[0], within(r[1])))
     assert (stored(root) if model else []) == expected
     assert not [p for p in KEY.dir(root).iterdir() if is_temp_name(p.name)]

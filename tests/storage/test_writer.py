@@ -154,9 +154,12 @@ def test_an_unfinished_bar_is_replaced_by_its_final_version(tmp_path: Path) -> N
     assert read_series(tmp_path, OHLC).column("volume").to_pylist() == [9.0]
 
 
-def test_trades_are_unique_on_id_and_sorted_by_ts_then_id(tmp_path: Path) -> None:
+def test_trades_are_unique_on_id_and_in_the_exchanges_order_within_an_instant(
+    tmp_path: Path,
+) -> None:
     d0 = ns(2024, 1, 15)
-    # Unsorted within the chunk, with equal timestamps.
+    # Unsorted within the chunk, with equal timestamps; ids that are not integers (BitMEX's
+    # are UUIDs) do not order trades, so "b" stays before "a", as the exchange listed them.
     write(
         tmp_path,
         [trade_chunk(d0, d0 + HOUR_NS, [d0 + 5, d0 + 1, d0 + 5, d0 + 3], ["b", "x", "a", "c"])],
@@ -166,7 +169,7 @@ def test_trades_are_unique_on_id_and_sorted_by_ts_then_id(tmp_path: Path) -> Non
     later = trade_chunk(d0 + 2 * HOUR_NS, d0 + 3 * HOUR_NS, [d0 + 2 * HOUR_NS], ["d"], price=7.0)
     w = write(tmp_path, [trade_chunk(d0, d0 + HOUR_NS, [d0 + 3], ["c"], price=5.0), later], TRADES)
     table = read_series(tmp_path, TRADES)
-    assert table.column("id").to_pylist() == ["x", "c", "a", "b", "d"]
+    assert table.column("id").to_pylist() == ["x", "c", "b", "a", "d"]
     assert table.column("price").to_pylist() == [100.0, 5.0, 100.0, 100.0, 7.0]
     assert w.stats.rows_added == 1
     assert verify_series(tmp_path, TRADES) == []
@@ -409,25 +412,34 @@ _trades = st.lists(
 )
 
 
-@given(old=_trades, new=_trades)
-def test_merge_rows_of_trades_matches_a_dict_model(old: list[Row], new: list[Row]) -> None:
-    """(ts, id, price) rows: unique on id, the new table wins, sorted by ts then id."""
+@given(old=_trades, new=_trades, numeric=st.booleans())
+def test_merge_rows_of_trades_matches_a_dict_model(
+    old: list[Row], new: list[Row], numeric: bool
+) -> None:
+    """(ts, id, price) rows: unique on id, the new table wins, in trade order — within a
+    ts integer ids (of one and two digits) by number; other ids as they came, the newest
+    fetch's rows after the stored ones it did not return."""
+    name = str if numeric else (lambda i: f"t{i}")
 
     def table(rows: list[Row]) -> pa.Table:
         return trades_table(
             [r[0] for r in rows],
-            [str(r[1]) for r in rows],
+            [name(r[1]) for r in rows],
             [float(r[2]) for r in rows],
             [1.0] * len(rows),
             None,
         )
 
-    model: dict[str, tuple[int, float]] = {}
-    for ts, i, price in [*old, *new]:  # later rows win, as the newer fetch does
-        model[str(i)] = (ts, float(price))
+    # id -> (ts, price, (0 stored / 1 new, arrival of its newest row)); later rows win
+    model: dict[str, tuple[int, float, tuple[int, int]]] = {}
+    for source, rows in enumerate((old, new)):
+        for pos, (ts, i, price) in enumerate(rows):
+            model[name(i)] = (ts, float(price), (source, pos))
     existing = merge_rows(TRADES, None, table(old))[0]  # a stored file is itself merged
     merged, from_new = merge_rows(TRADES, existing, table(new))
-    expected = sorted((ts, i, p) for i, (ts, p) in model.items())
+    within = (lambda i, _: int(i)) if numeric else (lambda _, came: came)
+    expected = [(ts, i, p) for i, (ts, p, came) in
+                sorted(model.items(), key=lambda kv: (kv[1][0], within(kv[0], kv[1][2])))]
     got = list(
         zip(
             ts_ns_column(merged).to_pylist(),
@@ -436,7 +448,7 @@ def test_merge_rows_of_trades_matches_a_dict_model(old: list[Row], new: list[Row
         )
     )
     assert got == expected
-    assert from_new == len({str(r[1]) for r in new})
+    assert from_new == len({r[1] for r in new})
     assert merged.schema == TRADES_SCHEMA
 
 
