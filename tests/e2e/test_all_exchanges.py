@@ -112,13 +112,15 @@ def test_trades_store_exactly_the_venues_trades(busy_emulator: EmulatorServer, t
         want = market.trades(SYMBOL, start, end)
     # Bitstamp reports trade times in whole seconds [C].
     unit = 10**9 if exchange == "bitstamp" else 1
-    expected = Counter(
-        (int(t) // unit * unit, float(int(p) * tick), float(int(q) * lot))
-        for t, p, q in zip(want.ts_ns, want.price, want.qty)
-    )
-    got = Counter(zip(table.column("ts").cast(pa.int64()).to_pylist(), table.column("price").to_pylist(),
-                      table.column("amount").to_pylist()))
+    expected = [(int(t) // unit * unit, float(int(p) * tick), float(int(q) * lot))
+                for t, p, q in zip(want.ts_ns, want.price, want.qty)]
+    got = list(zip(table.column("ts").cast(pa.int64()).to_pylist(), table.column("price").to_pylist(),
+                   table.column("amount").to_pylist()))
     assert table.num_rows == len(want) > 2500
+    assert Counter(got) == Counter(expected)
+    # in the venue's execution order, trades sharing a timestamp included (one file: a
+    # dataset read keeps each file's row order)
+    assert len(list((tmp_path / "trades").rglob("*.parquet"))) == 1
     assert got == expected
     ids = table.column("id")
     assert len(pc.unique(ids)) == table.num_rows
