@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..schema import ts_ns_column
+from ..tradeorder import integer_ids
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,10 @@ def stat_of(path: Path) -> tuple[int, int]:
 
 def id_bounds(ids: pa.ChunkedArray | pa.Array) -> tuple[int | None, int | None]:
     """The smallest and largest trade id as integers; (None, None) when an id is not one."""
-    if len(ids) == 0:
+    nums = integer_ids(ids)
+    if nums is None or len(nums) == 0:
         return None, None
-    try:
-        nums = pc.cast(ids, pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None, None
-    bounds = pc.min_max(nums).as_py()
-    return bounds["min"], bounds["max"]
+    return int(nums.min()), int(nums.max())
 
 
 def table_entry(path: Path, start_ns: int, end_ns: int, table: pa.Table) -> FileEntry:
