@@ -18,7 +18,9 @@ of each response::
 
 Both tables take ``symbol, count, start (row offset), reverse, startTime, endTime``:
 oldest first from ``startTime`` (or the listing), newest first with ``reverse``; ``start``
-skips rows, which is BitMEX's own cursor. Units: see :mod:`.bitmex_format`. ``filter``
+skips rows, which is BitMEX's own cursor. Trades are listed in execution order (the
+model's trade ids), those of one millisecond too; their ``trdMatchID`` is a UUID made
+from that id, so only the listing tells the order. Units: see :mod:`.bitmex_format`. ``filter``
 and ``columns`` are accepted and ignored.
 """
 
