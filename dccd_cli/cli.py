@@ -1,25 +1,27 @@
 """The ``dccd`` command line: thin. Each command builds a request, calls one async function
 that returns a result object, and hands it to one renderer. Exit codes: 0 all done;
 1 some data could not be fetched (the rest is stored and the summary names what is
-missing); 2 bad usage or input (nothing fetched or written); 130 interrupted."""
+missing); 2 bad usage or input (nothing fetched or written); 75 the dataset is locked by
+another sync; 130 interrupted; 143 terminated (SIGTERM). How each ends — its line on
+stderr, its ``--json`` object — is ``dccd_cli.outcome``."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from platformdirs import user_config_dir, user_data_dir
 
-from .errors import BaseUrlError, DccdError, UsageError
+from . import signals
+from .errors import BaseUrlError, UsageError
 from .inventory import take_inventory
 from .job import run_download
 from .markets import run_markets
+from .outcome import recording, reported, run_app, stopped
 from .registry import adapters
 from .render import (
     configure_logging,
@@ -57,25 +59,6 @@ def default_sync_file() -> Path:
     return Path(user_config_dir("dccd")) / "sync.toml"
 
 
-def _fail(exc: DccdError) -> NoReturn:
-    # One line per problem (a sync file may have several), each saying it is an error.
-    for line in str(exc).splitlines() or [""]:
-        sys.stderr.write(f"dccd: error: {line}\n")
-    raise typer.Exit(exc.exit_code)
-
-
-@contextmanager
-def _run_reported() -> Iterator[None]:
-    """A run's Ctrl-C (exit 130, data kept) and dccd errors (one line each, their code)."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        sys.stderr.write("dccd: interrupted; what was written is valid and the next run resumes\n")
-        raise typer.Exit(130) from None
-    except DccdError as exc:
-        _fail(exc)
-
-
 @contextmanager
 def _base_url(exchange: str, base_url: str | None, emulate: bool) -> Iterator[str | None]:
     """The exchange's base URL: as given, or an in-process emulator's venue (``--emulate``)."""
@@ -99,12 +82,16 @@ EndOpt = Annotated[str | None, typer.Option("--end", help="End (exclusive): a da
 RefetchOpt = Annotated[bool, typer.Option("--refetch", help="Fetch the whole range again, even what the coverage ledger holds (repairs files damaged or lost).")]
 
 
-def _download(req: DownloadRequest, emulate: bool, json_mode: bool, quiet: bool) -> None:
-    with _run_reported(), _base_url(req.exchange, req.base_url, emulate) as url:
-        req.base_url = url
-        with progress_for(quiet=quiet, json_mode=json_mode) as progress:
-            result = asyncio.run(run_download(req, progress))
-    render_run(result, json_mode=json_mode, quiet=quiet)
+def _download(kind: str, out: str | None, emulate: bool, json_mode: bool, quiet: bool, **asked: object) -> None:
+    with reported(kind, json_mode, series=[]) as done:
+        req = DownloadRequest(kind=kind, out=out_dir(out), **asked)  # type: ignore[arg-type]
+        done["out"] = str(req.out)
+        with _base_url(req.exchange, req.base_url, emulate) as url:
+            req.base_url = url
+            with progress_for(quiet=quiet, json_mode=json_mode) as progress:
+                progress, done["series"] = recording(progress)
+                result = signals.run(run_download(req, progress))
+        render_run(result, json_mode=json_mode, quiet=quiet)
     raise typer.Exit(result.exit_code)
 
 
@@ -124,11 +111,8 @@ def ohlc(
     quiet: QuietOpt = False,
 ) -> None:
     """Download OHLC candles into OUT/ohlc/exchange=…/symbol=…/span=…/YYYY-MM.parquet."""
-    with _run_reported():
-        req = DownloadRequest(kind="ohlc", exchange=exchange, symbols=symbols, spans=span, start=start,
-                              end=end, out=out_dir(out), base_url=base_url,
-                              include_partial=include_partial, refetch=refetch)
-    _download(req, emulate, json_mode, quiet)
+    _download("ohlc", out, emulate, json_mode, quiet, exchange=exchange, symbols=symbols, spans=span,
+              start=start, end=end, base_url=base_url, include_partial=include_partial, refetch=refetch)
 
 
 @app.command()
@@ -145,10 +129,8 @@ def trades(
     quiet: QuietOpt = False,
 ) -> None:
     """Download every trade into OUT/trades/exchange=…/symbol=…/YYYY-MM-DD.parquet."""
-    with _run_reported():
-        req = DownloadRequest(kind="trades", exchange=exchange, symbols=symbols, start=start, end=end,
-                              out=out_dir(out), base_url=base_url, refetch=refetch)
-    _download(req, emulate, json_mode, quiet)
+    _download("trades", out, emulate, json_mode, quiet, exchange=exchange, symbols=symbols, start=start,
+              end=end, base_url=base_url, refetch=refetch)
 
 
 def _base_urls(pairs: list[str] | None) -> dict[str, str]:
@@ -181,16 +163,18 @@ def sync(
     overlap of the newest bars. Exit 0 all fetched; 1 some series failed; 2 bad file;
     75 the dataset is locked by another sync (--no-wait)."""
     configure_logging(quiet=quiet)
-    with _run_reported():
+    with reported("sync", json_mode, series=[]) as done:
         opts = SyncOptions(config=config or default_sync_file(), default_out=default_out(),
                            out=local_dir(out) if out is not None else None,
                            base_urls=_base_urls(base_url), dry_run=dry_run, wait=wait,
                            wait_timeout=wait_timeout, notify=notifier(quiet=quiet))
+        done["config"] = str(opts.config)
         with _emulator_url(emulate) as url:
             opts.emulator_url = url
             with progress_for(quiet=quiet or dry_run, json_mode=json_mode) as progress:
-                result = asyncio.run(run_sync(opts, progress))
-    render_sync(result, json_mode=json_mode, quiet=quiet)
+                progress, done["series"] = recording(progress)
+                result = signals.run(run_sync(opts, progress))
+        render_sync(result, json_mode=json_mode, quiet=quiet)
     raise typer.Exit(result.exit_code)
 
 
@@ -215,13 +199,10 @@ def inventory(
 ) -> None:
     """What a dataset holds: per series its range, rows, files, size, coverage and gaps
     (no data at the exchange, failed, never fetched), drawn as a strip."""
-    try:
+    with reported("inventory", json_mode):
         result = take_inventory(local_dir(directory, what="DIR") if directory is not None else default_out(),
                                 verify=verify, width=width)
-    except DccdError as exc:
-        _fail(exc)
-        return
-    render_inventory(result, json_mode=json_mode, charset="ascii" if ascii_only else None)
+        render_inventory(result, json_mode=json_mode, charset="ascii" if ascii_only else None)
     raise typer.Exit(result.exit_code)
 
 
@@ -234,16 +215,17 @@ def markets(
     json_mode: JsonOpt = False,
 ) -> None:
     """List the exchange's markets: unified symbol, its own name, listing date when known."""
-    with _run_reported(), _base_url(exchange, base_url, emulate) as url:
-        result = asyncio.run(run_markets(exchange, pattern, url))
-    render_markets(result, json_mode=json_mode)
+    with reported("markets", json_mode), _base_url(exchange, base_url, emulate) as url:
+        result = signals.run(run_markets(exchange, pattern, url))
+        render_markets(result, json_mode=json_mode)
     raise typer.Exit(result.exit_code)
 
 
 @app.command()
 def exchanges(json_mode: JsonOpt = False) -> None:
     """List the supported exchanges: spans, page sizes, rate limits, history depth."""
-    render_exchanges([cls.describe() for cls in adapters().values()], json_mode=json_mode)
+    with reported("exchanges", json_mode):
+        render_exchanges([cls.describe() for cls in adapters().values()], json_mode=json_mode)
 
 
 @app.command()
@@ -262,7 +244,7 @@ def emulator(
     from .emulator import EmulatorSettings, FaultSpecError, parse_faults, serve, venues
     from .timeutil import now_ns, parse_time
 
-    try:
+    with reported("emulator", False):
         fixed = None if now in (None, "real") else parse_time(now, now=now_ns(), what="--now")
         windows: list[tuple[int, int]] = []
         for text in maintenance or []:
@@ -278,19 +260,18 @@ def emulator(
             plans = parse_faults(faults or [], venues(), fault_seed)
         except FaultSpecError as exc:
             raise UsageError(f"--faults: {exc}") from None
-    except UsageError as exc:
-        _fail(exc)
-        return
     settings = EmulatorSettings(seed=seed, now=fixed, latency_ms=latency_ms, trades_scale=trades_scale,
                                 maintenance=windows, faults=dict(plans), fault_seed=fault_seed)
     try:
         serve(settings, host=host, port=port)
-    except KeyboardInterrupt:
+    except signals.Terminated:
+        stopped(signals.EXIT_TERMINATED, "emulator", False)
+    except KeyboardInterrupt:  # Ctrl-C: the usual way to stop an emulator
         raise typer.Exit(0) from None
 
 
 def main() -> None:
-    app()
+    run_app(app)
 
 
 if __name__ == "__main__":

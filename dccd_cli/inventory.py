@@ -167,7 +167,10 @@ class Inventory:
 
     def to_json(self) -> dict[str, Any]:
         return {"command": "inventory", "root": self.root, "verified": self.verified,
-                "ok": self.exit_code == 0, "exit_code": self.exit_code, "writer": self.writer,
+                "ok": self.exit_code == 0, "exit_code": self.exit_code,
+                "error": None if self.exit_code == 0 else
+                f"verify found problems in {sum(1 for s in self.series if s.problems)} series",
+                "writer": self.writer,
                 "legend": LEGEND, "series": [s.to_json() for s in self.series]}
 
 

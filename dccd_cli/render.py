@@ -17,13 +17,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any
 
-import orjson
 from rich.console import Console
 from rich.table import Table
 
 from .errors import UsageError
 from .inventory import LEGEND, STRIP_CHARS, Inventory, SeriesInventory
 from .job import NoProgress, ProgressSink
+from .jsonout import print_json
 from .progress import LogProgress, RichProgress
 from .results import MarketsResult, RunResult, SeriesResult, SyncResult
 from .timeutil import format_ns
@@ -104,7 +104,7 @@ def _summary_line(s: SeriesResult) -> str:
 def render_run(result: RunResult, *, json_mode: bool, quiet: bool, stdout: IO[str] | None = None) -> None:
     out = stdout or sys.stdout
     if json_mode:
-        out.write(orjson.dumps(result.to_json()).decode() + "\n")
+        print_json(result.to_json(), out)
         return
     if quiet and result.exit_code == 0:
         return
@@ -134,7 +134,7 @@ def render_sync(result: SyncResult, *, json_mode: bool, quiet: bool, stdout: IO[
     """The summary of ``dccd sync`` (or its plan, for ``--dry-run``)."""
     out = stdout or sys.stdout
     if json_mode:
-        out.write(orjson.dumps(result.to_json()).decode() + "\n")
+        print_json(result.to_json(), out)
         return
     if quiet and result.exit_code == 0:
         return
@@ -257,7 +257,7 @@ def render_inventory(inv: Inventory, *, json_mode: bool, charset: str | None = N
     UTF-8) or as one JSON object."""
     out = stdout or sys.stdout
     if json_mode:
-        out.write(orjson.dumps(inv.to_json()).decode() + "\n")
+        print_json(inv.to_json(), out)
         return
     if charset is None:
         encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "")
@@ -290,7 +290,7 @@ def render_markets(result: MarketsResult, *, json_mode: bool, stdout: IO[str] | 
     data's date when the exchange tells it."""
     out = stdout or sys.stdout
     if json_mode:
-        out.write(orjson.dumps(result.to_json()).decode() + "\n")
+        print_json(result.to_json(), out)
         return
     wide = max((len(m.symbol) for m in result.markets), default=0)
     native = max((len(m.native) for m in result.markets), default=0)
@@ -302,7 +302,7 @@ def render_markets(result: MarketsResult, *, json_mode: bool, stdout: IO[str] | 
 def render_exchanges(described: list[dict[str, Any]], *, json_mode: bool, stdout: IO[str] | None = None) -> None:
     out = stdout or sys.stdout
     if json_mode:
-        out.write(orjson.dumps(described).decode() + "\n")
+        print_json(described, out)
         return
     table = Table(title="Supported exchanges")
     for col in ("exchange", "ohlc spans", "bars/request", "trades", "rate limit", "history"):

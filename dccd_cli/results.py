@@ -101,6 +101,16 @@ class SeriesResult:
         }
 
 
+def incomplete(series: list[SeriesResult], unplanned: int = 0) -> str | None:
+    """The ``error`` of a summary: None when every series was fetched, else which were not
+    (the series' own entries say why)."""
+    bad = [s.label for s in series if not s.ok]
+    parts = [f"{len(bad)} of {len(series)} series not complete: {', '.join(bad)}"] if bad else []
+    if unplanned:
+        parts.append(f"{unplanned} job{'s' if unplanned > 1 else ''} could not be planned")
+    return "; ".join(parts) or None
+
+
 @dataclass
 class RunResult:
     command: str
@@ -123,6 +133,7 @@ class RunResult:
             "out": self.out,
             "ok": self.exit_code == 0,
             "exit_code": self.exit_code,
+            "error": incomplete(self.series),
             "seconds": round(self.seconds, 3),
             "retries": self.retries,
             "rate_limited": self.rate_limited,
@@ -204,6 +215,7 @@ class SyncResult:
             "dry_run": self.dry_run,
             "ok": self.exit_code == 0,
             "exit_code": self.exit_code,
+            "error": incomplete(self.series, len(self.failures)),
             "seconds": round(self.seconds, 3),
             "rows_added": self.rows_added,
             "requests": self.requests,
@@ -237,6 +249,7 @@ class MarketsResult:
             "pattern": self.pattern,
             "ok": True,
             "exit_code": 0,
+            "error": None,
             "markets": [
                 {"symbol": m.symbol, "native_symbol": m.native, "base": m.base, "quote": m.quote,
                  "listed": format_ns(m.listed_ns) if m.listed_ns is not None else None}

@@ -168,7 +168,8 @@ def test_bad_config_exits_2_before_any_request(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 20
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith(f"dccd: error: {path}:4: ") and "span '2w' is not offered by binance" in line
-    assert r.stdout == ""
+    doc = json.loads(r.stdout)  # --json: one object however the run ends
+    assert (doc["ok"], doc["exit_code"], doc["error"]) == (False, 2, line.removeprefix("dccd: error: "))
     assert not out.exists()
 
 
