@@ -17,7 +17,7 @@ import typer
 from platformdirs import user_config_dir, user_data_dir
 
 from . import signals
-from .errors import BaseUrlError, UsageError
+from .errors import BaseUrlError, ExchangeError, UsageError
 from .inventory import take_inventory
 from .job import run_download
 from .markets import run_markets
@@ -33,7 +33,7 @@ from .render import (
     render_run,
     render_sync,
 )
-from .request import DownloadRequest, check_base_url, local_dir, shown_url
+from .request import DownloadRequest, check_base_url, local_dir, not_an_api, shown_url
 from .sync import SyncOptions, run_sync
 
 app = typer.Typer(
@@ -215,8 +215,16 @@ def markets(
     json_mode: JsonOpt = False,
 ) -> None:
     """List the exchange's markets: unified symbol, its own name, listing date when known."""
-    with reported("markets", json_mode), _base_url(exchange, base_url, emulate) as url:
-        result = signals.run(run_markets(exchange, pattern, url))
+    with reported("markets", json_mode):
+        given = check_base_url(base_url) if base_url is not None else None
+        with _base_url(exchange, given, emulate) as url:
+            try:
+                result = signals.run(run_markets(exchange, pattern, url))
+            except ExchangeError as exc:
+                wrong = not_an_api(exc, exchange.lower(), f"--base-url {given}") if given else None
+                if wrong is not None:
+                    raise wrong from exc
+                raise
         render_markets(result, json_mode=json_mode)
     raise typer.Exit(result.exit_code)
 

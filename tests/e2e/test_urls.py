@@ -70,6 +70,7 @@ def test_a_base_url_without_a_scheme_is_refused_at_once(emulator: EmulatorServer
     runs = {
         "ohlc": run_cli(*OHLC, "--base-url", bare, "--out", str(tmp_path / "out")),
         "sync": run_cli("sync", str(config), "--base-url", f"binance={bare}", "--out", str(tmp_path / "out")),
+        "markets": run_cli("markets", "binance", "--base-url", bare),
     }
     # Before, the ohlc run retried "http://127.0.0.1:.../binance" as host ":80" for ~20 s.
     assert time.monotonic() - t0 < 8
@@ -78,6 +79,8 @@ def test_a_base_url_without_a_scheme_is_refused_at_once(emulator: EmulatorServer
             "scheme, e.g. http://127.0.0.1:8765/binance") in _one_error(runs["ohlc"].stderr)
     assert runs["sync"].code == 2, runs["sync"].stderr
     assert f"--base-url 'binance={bare}' is not EXCHANGE=URL" in _one_error(runs["sync"].stderr)
+    assert runs["markets"].code == 2, runs["markets"].stderr
+    assert f"--base-url {bare!r} is not an http(s) URL" in _one_error(runs["markets"].stderr)
     assert not (tmp_path / "out").exists()
 
 
@@ -88,6 +91,9 @@ def test_a_base_url_answering_404_for_the_market_list_is_named(emulator: Emulato
     line = _one_error(r.stderr)
     assert f"--base-url {wrong}: {wrong}/api/v3/exchangeInfo answered HTTP 404" in line
     assert "binance's market list was expected; is it the exchange's API root" in line
+    m = run_cli("markets", "binance", "--base-url", wrong)
+    assert m.code == 2, m.stderr
+    assert f"{wrong}/api/v3/exchangeInfo answered HTTP 404 where binance's market list" in _one_error(m.stderr)
     config = _sync_file(tmp_path, emulator).read_text().replace(emulator.venue_url("binance"), wrong)
     (tmp_path / "sync.toml").write_text(config)
     s = run_cli("sync", str(tmp_path / "sync.toml"), "--out", str(tmp_path / "out"))
