@@ -254,13 +254,15 @@ def emulator(
 
     with reported("emulator", False):
         fixed = None if now in (None, "real") else parse_time(now, now=now_ns(), what="--now")
+        # A relative window is read against the emulator's clock: --now's, if frozen.
+        clock = fixed if fixed is not None else now_ns()
         windows: list[tuple[int, int]] = []
         for text in maintenance or []:
             first, sep, last = text.partition("/")
             if not sep:
                 raise UsageError(f"--maintenance {text!r} is not START/END, e.g. 2024-01-01T02:00/2024-01-01T03:00")
-            lo = parse_time(first, now=now_ns(), what="maintenance start")
-            hi = parse_time(last, now=now_ns(), what="maintenance end")
+            lo = parse_time(first, now=clock, what="--maintenance start")
+            hi = parse_time(last, now=clock, what="--maintenance end")
             if lo >= hi:
                 raise UsageError(f"--maintenance {text!r} ends before it starts")
             windows.append((lo, hi))

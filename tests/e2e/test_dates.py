@@ -7,8 +7,13 @@ machine's, so a check made against the local clock would show."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from dccd_testing import run_cli
 
@@ -81,3 +86,31 @@ def test_the_check_before_any_request_reads_no_clock() -> None:
     with pytest.raises(BadDateError, match=r"^end 'soon' is not a date;") as err:
         check_dates("-1d", "soon", names=("start", "end"))
     assert err.value.about == "end"
+
+
+def test_the_emulators_relative_maintenance_window_is_read_by_its_frozen_clock(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "dccd_cli", "emulator", "--port", str(port),
+                             "--now", "2024-03-01T00:30Z", "--maintenance", "-2h/-1h"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/binance/api/v3/klines"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                bars = httpx.get(url, params={"symbol": "BTCUSDT", "interval": "1m", "limit": 1000,
+                                              "startTime": 1_709_244_000_000,  # 2024-02-29T22:00Z
+                                              "endTime": 1_709_251_200_000 - 1}).json()  # 03-01T00:00Z
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, "the emulator did not start"
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    opens = {bar[0] for bar in bars}
+    window = range(1_709_245_800_000, 1_709_249_400_000, 60_000)  # 22:30Z .. 23:30Z by --now
+    assert opens and not opens & set(window), "the window was read against this machine's clock"
+    assert proc.returncode == 143  # SIGTERM: the emulator stops as the downloads do
