@@ -77,9 +77,19 @@ def fail(exc: DccdError, command: str | None, json_mode: bool, done: dict[str, A
     raise typer.Exit(exc.exit_code)
 
 
+_said_stopped = False
+
+
+def _say_stopped(code: int) -> None:
+    global _said_stopped
+    if not _said_stopped:
+        sys.stderr.write(f"dccd: {STOPPED[code]}\n")
+        _said_stopped = True
+
+
 def stopped(code: int, command: str | None, json_mode: bool, done: dict[str, Any] | None = None) -> NoReturn:
     """End an interrupted (130) or terminated (143) command: its one line, its object."""
-    sys.stderr.write(f"dccd: {STOPPED[code]}\n")
+    _say_stopped(code)
     if json_mode:
         print_json(failure(command, code, STOPPED[code].split(";")[0], **_as_json(done or {})))
     raise typer.Exit(code)
@@ -129,13 +139,14 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> NoReturn:
     except typer.Abort:
         code, error = 1, "aborted"
     except KeyboardInterrupt:  # one that came outside a command's own handling
-        code = signals.EXIT_TERMINATED if signals.received() else EXIT_INTERRUPTED
-        sys.stderr.write(f"dccd: {STOPPED[code]}\n")
+        code = EXIT_INTERRUPTED
     except Exception as exc:  # a bug: its traceback, and still one JSON object
         traceback.print_exc()
         code, error = 1, f"internal error: {type(exc).__name__}: {exc}"
     if code == EXIT_INTERRUPTED and signals.received():
         code = signals.EXIT_TERMINATED  # typer ends an escaped KeyboardInterrupt as 130
+    if code in STOPPED:
+        _say_stopped(code)  # when the signal came before or after a command's own handling
     if _wants_json(args) and not printed():
         print_json(failure(command, code, error or STOPPED.get(code, f"exit {code}").split(";")[0]))
     sys.stdout.flush()
