@@ -10,6 +10,15 @@ fetch wins on a key conflict: a late correction, or a stored unfinished bar repl
 its final version), sorts, and replaces the file atomically. Only then is the coverage up
 to that point added to the ledger, so the ledger never claims rows a crash could lose.
 
+A kill loses seconds, not a partition: every ``COMMIT_EVERY_S`` of wall time (longer when
+a commit is costly, so that commits take at most ``COMMIT_COST_SHARE`` of the time) the
+partitions in progress are written as they stand and the ledger records the coverage up
+to there. A trades day carries on streaming afterwards: its next temporary file starts
+with a copy of the committed file's row groups (one at a time, so memory stays bounded),
+and is renamed over it at the next commit. A later run resuming inside a stored day does
+the same. ``abort()`` (an interrupt, a termination, an error elsewhere) commits what was
+received rather than dropping it.
+
 All methods do blocking disk I/O; async callers run them in a worker thread.
 """
 
@@ -18,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -52,12 +62,17 @@ from .datafile import (
 )
 from .layout import Partition, SeriesKey, file_metadata, partition_files, partition_for
 from .ledger import FailedInterval, Interval, Ledger, intersect, normalize, subtract, union
-from .manifest import FileEntry, footer_entry, table_entry
+from .manifest import FileEntry, footer_entry, stat_of, table_entry
 
 log = logging.getLogger("dccd.storage")
 
 # Rows of a streamed day written per row group (bounds the memory of a trades download).
 STREAM_GROUP_ROWS = 1 << 17
+# Wall time between commits of the partitions in progress: what a kill can lose at most...
+COMMIT_EVERY_S = 5.0
+# ... unless a commit costs more than this share of it (a trades day's commit copies the
+# day so far): then commits are spaced out to keep that share.
+COMMIT_COST_SHARE = 0.1
 _NEG_INF = -(1 << 63)
 
 
@@ -104,6 +119,11 @@ class _Stream:
     # Every numeric id so far above the one before (exchanges that number their trades):
     # then they are unique without sorting the day's ids.
     ids_rising: bool = True
+    # A stored (committed) file of the day that this stream continues: its row groups are
+    # copied first, and its stat tells whether someone else replaced it meanwhile.
+    base: Path | None = None
+    base_stat: tuple[int, int] | None = None
+    base_rows: int = 0
 
 
 @dataclass
@@ -141,17 +161,24 @@ class SeriesWriter:
         self._stats = WriteStats()
         self._cleaned = False
         self._state = "open"
+        self._next_commit = time.monotonic() + COMMIT_EVERY_S
 
     # -- public surface --
 
     def add(self, piece: Chunk | FailedRange) -> None:
         """Take the next piece. Pieces must not overlap and must come in time order.
 
-        May write the partitions the piece moved past (and update the ledger).
+        May write the partitions the piece moved past (and update the ledger), and every
+        ``COMMIT_EVERY_S`` or so the partitions in progress too.
         Raises ``ValueError`` for a piece out of order or with rows outside its range,
         ``StorageError`` for a disk failure (then call ``abort()``).
         """
         self._check_open()
+        self._add(piece)
+        if time.monotonic() >= self._next_commit:
+            self._commit_progress()
+
+    def _add(self, piece: Chunk | FailedRange) -> None:
         if piece.start_ns > piece.end_ns:
             raise ValueError(f"piece [{piece.start_ns}, {piece.end_ns}) ends before it starts")
         if piece.start_ns < self._last_end:
@@ -202,27 +229,44 @@ class SeriesWriter:
     def flush(self) -> None:
         """Write the buffered partitions now, complete or not, and record the coverage.
 
-        For long-lived writers (live streams) that want their rows durable before the day
-        ends: a partition flushed early is merged into its file again when it completes.
+        A partition flushed early is continued (trades) or merged into (OHLC) when more of
+        its rows come.
         """
         self._check_open()
         self._flush(self._buffered(), commit_anyway=True)
 
     def close(self) -> WriteStats:
-        """Write every buffered partition, record the coverage, return the stats."""
-        self.flush()
+        """Write every buffered partition, record the coverage, return the stats.
+
+        If that fails (a full disk), the days being streamed have their temporary files
+        removed before the error is raised; the ledger claims none of their rows.
+        """
+        try:
+            self.flush()
+        except BaseException:
+            for pending in self._buffer.values():
+                self._drop_stream(pending)
+            raise
         self._state = "closed"
         return self.stats
 
     def abort(self) -> None:
-        """Stop after an interruption or error: buffered rows are dropped, nothing more is
-        written to the data files, and the ledger records exactly what is already durable
-        (plus the failed ranges), so the next run resumes from there. Never raises for a
-        disk error: it is called on the way out of another failure.
+        """Stop after an interruption or error: the rows received so far are written and
+        recorded, as a commit would (a Ctrl-C after a minute keeps that minute), with the
+        failed ranges, so the next run resumes from there. If that write fails too (the
+        disk is full), buffered rows are dropped and the ledger records exactly what is
+        already durable. Never raises for a disk error: it is called on the way out of
+        another failure.
         """
         if self._state != "open":
             return
         self._state = "aborted"
+        try:
+            self._flush(self._buffered(), commit_anyway=True)
+            return
+        except Exception as exc:  # noqa: BLE001 - on the way out of another failure
+            # Most often the failure that brought us here, which the caller reports.
+            log.debug("could not write the rows in progress of %s: %s", self.key, exc)
         mark = self._watermark()
         for pending in self._buffer.values():
             self._drop_stream(pending)
@@ -243,7 +287,8 @@ class SeriesWriter:
     @property
     def buffered_rows(self) -> int:
         """Rows held in memory, waiting for their partition to complete."""
-        return sum(p.rows - (p.stream.written_rows if p.stream else 0) for p in self._buffer.values())
+        return sum(p.rows - (p.stream.written_rows - p.stream.base_rows if p.stream else 0)
+                   for p in self._buffer.values())
 
     @property
     def buffered_partitions(self) -> list[Partition]:
@@ -278,6 +323,13 @@ class SeriesWriter:
         if done:
             self._flush(done, commit_anyway=False)
 
+    def _commit_progress(self) -> None:
+        """Write the partitions in progress and record them (see the module docstring)."""
+        t0 = time.monotonic()
+        self._flush(self._buffered(), commit_anyway=True)
+        now = time.monotonic()
+        self._next_commit = now + max(COMMIT_EVERY_S, (now - t0) / COMMIT_COST_SHARE)
+
     def _pending_at(self, ts: int) -> _Pending:
         """The buffered partition holding time ``ts``, started if there is none yet."""
         last = self._last_pending
@@ -290,10 +342,51 @@ class SeriesWriter:
         if pending is None:
             pending = self._buffer[part.start_ns] = _Pending(part, ts)
             path = self.directory / part.name
-            if self.key.kind == "trades" and not path.exists():
-                pending.stream = _Stream(temp_path_for(path))
+            if self.key.kind == "trades":
+                pending.stream = self._stream_for(path, part, ts)
         self._last_pending = pending
         return pending
+
+    def _stream_for(self, path: Path, part: Partition, ts: int) -> _Stream | None:
+        """A stream for a day's rows from ``ts`` on: a new file, or one continuing the
+        stored day when all its rows come before ``ts`` (a commit, a resumed run); None
+        when rows are to be merged into it in memory."""
+        try:
+            stored = footer_entry(path, part.start_ns, part.end_ns)
+        except FileNotFoundError:
+            return _Stream(temp_path_for(path))
+        except (OSError, pa.ArrowException):
+            return None  # the merge reports it (read_data_file)
+        if stored.ts_max is None or stored.ts_max >= ts:
+            return None
+        return _Stream(temp_path_for(path), base=path, base_stat=(stored.size, stored.mtime_ns))
+
+    def _open_stream(self, st: _Stream) -> None:
+        """Open the stream's temporary file and copy the stored day it continues, one row
+        group at a time."""
+        ensure_dir(self.directory)
+        st.writer = pq.ParquetWriter(
+            str(st.tmp), self.key.schema.with_metadata(self._metadata),
+            **parquet_options(self.key.schema),
+        )
+        if st.base is None:
+            return
+        try:
+            with pq.ParquetFile(str(st.base)) as pf:
+                for i in range(pf.num_row_groups):
+                    group = conform(pf.read_row_group(i, use_threads=False), self.key, what="file")
+                    if not group.num_rows:
+                        continue
+                    nums = (integer_ids(group.column("id")) if st.numeric_ids is not None
+                            else None)
+                    self._note_ids(st, nums)
+                    st.writer.write_table(group, row_group_size=group.num_rows)
+                    st.written_rows += group.num_rows
+                    last_ts = int(ts_ns_column(group.slice(group.num_rows - 1)).to_numpy()[0])
+                    st.last = (last_ts, None if nums is None else int(nums[-1]))
+        except pa.ArrowException as exc:
+            raise StorageError(f"could not read back {st.base}: {exc}") from exc
+        st.base_rows = st.written_rows
 
     def _buffered(self) -> list[_Pending]:
         return sorted(self._buffer.values(), key=lambda p: p.partition.start_ns)
@@ -369,18 +462,18 @@ class SeriesWriter:
         if not st.staged:
             return True
         batch = pa.concat_tables(st.staged)
+        try:
+            if st.writer is None:
+                self._open_stream(st)
+        except OSError as exc:
+            raise storage_error("write", st.tmp, exc) from exc
         nums = integer_ids(batch.column("id")) if st.numeric_ids is not None else None
         if not self._continues(st, batch, nums):
             self._unstream(pending)  # out of order or repeated: merge it the careful way
             return False
         self._note_ids(st, nums)
+        assert st.writer is not None
         try:
-            if st.writer is None:
-                ensure_dir(self.directory)
-                st.writer = pq.ParquetWriter(
-                    str(st.tmp), self.key.schema.with_metadata(self._metadata),
-                    **parquet_options(self.key.schema),
-                )
             # The whole batch as one row group (unless it is a huge chunk): never a small
             # remainder group after a full one.
             st.writer.write_table(batch, row_group_size=min(batch.num_rows, ROW_GROUP_ROWS))
@@ -421,8 +514,12 @@ class SeriesWriter:
         """Close a streamed day and rename it into place; False if it must be merged."""
         st = pending.stream
         assert st is not None
-        if path.exists():  # another writer stored this day meanwhile: merge with it
-            self._unstream(pending)
+        try:
+            now: tuple[int, int] | None = stat_of(path)
+        except FileNotFoundError:
+            now = None
+        if now is not None and now != st.base_stat:
+            self._unstream(pending)  # another writer stored this day meanwhile: merge with it
             return False
         if not self._write_staged(pending):
             return False
@@ -456,8 +553,8 @@ class SeriesWriter:
         self._record_file(path, pending.partition, st)
         self._stats.files_touched.append(path)
         self._stats.bytes += size
-        self._stats.rows_added += st.written_rows
-        self._stats.rows_written += st.written_rows
+        self._stats.rows_added += st.written_rows - st.base_rows
+        self._stats.rows_written += st.written_rows - st.base_rows
         return True
 
     def _write_partition(self, pending: _Pending) -> None:

@@ -4,6 +4,7 @@ the emulator over loopback."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import pytest
 from dccd_testing import FROZEN_NOW, TEST_TRADES_SCALE, run_cli
 
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
@@ -73,3 +75,71 @@ def test_ctrl_c_exits_130_and_the_next_run_completes_the_same_rows(
     assert fresh.code == 0, fresh.stderr
     assert len(list(out.glob("trades/**/*.parquet"))) == 20
     assert _ids(out) == _ids(whole)
+
+
+# One day of trades at a scale and latency that make it last ~15 s: a kill lands mid-day.
+DAY = ["--start", "2024-02-01", "--end", "2024-02-02"]
+MID_DAY_SCALE = 0.12
+
+
+def _fetched(out: Path) -> list[list[int]]:
+    ledger = out / "trades/exchange=binance/symbol=BTC-USDT/_coverage.json"
+    return json.loads(ledger.read_text())["fetched"] if ledger.exists() else []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+def test_a_kill_mid_day_keeps_the_day_up_to_seconds_before_it(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    out = tmp_path / "interrupted"
+    settings = EmulatorSettings(now=FROZEN_NOW, trades_scale=MID_DAY_SCALE, latency_ms=600)
+    with EmulatorServer(settings) as emu:
+        args = ["trades", "binance", "BTC-USDT", *DAY, "--base-url", emu.venue_url("binance"),
+                "--out", str(out), "--quiet"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dccd_cli", *args], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        try:
+            if sig == signal.SIGKILL:  # after the first commit (every few seconds), and a bit
+                deadline = time.monotonic() + 30
+                while not _fetched(out):
+                    assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+                    assert time.monotonic() < deadline, "nothing committed within 30 s"
+                    time.sleep(0.05)
+                time.sleep(1.0)
+            else:
+                time.sleep(4.5)  # rows received, none committed yet
+            assert proc.poll() is None, "the day was done before the signal"
+            killed_at = time.time()
+            proc.send_signal(sig)
+            _, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL), stderr
+
+    (fetched,) = _fetched(out)  # part of the day, recorded: not thrown away
+    day_start = fetched[0]
+    assert day_start < fetched[1] < day_start + 86_400 * 10**9
+    ledger = out / "trades/exchange=binance/symbol=BTC-USDT/_coverage.json"
+    # Recorded within a few seconds before the kill (at it, for an interrupt).
+    assert ledger.stat().st_mtime >= killed_at - (0.5 if sig == signal.SIGINT else 6.0)
+    day = out / "trades/exchange=binance/symbol=BTC-USDT/2024-02-01.parquet"
+    kept = pq.read_table(day)
+    assert kept.num_rows > 0
+    assert kept.column("ts").cast("int64").to_pylist()[-1] < fetched[1]
+
+    with EmulatorServer(EmulatorSettings(now=FROZEN_NOW, trades_scale=MID_DAY_SCALE)) as emu:
+        url = emu.venue_url("binance")
+        again = run_cli("trades", "binance", "BTC-USDT", *DAY, "--base-url", url, "--out",
+                        str(out), "--json")
+        assert again.code == 0, again.stderr
+        added = json.loads(again.stdout)["series"][0]["rows_added"]
+        whole = tmp_path / "whole"
+        assert run_cli("trades", "binance", "BTC-USDT", *DAY, "--base-url", url,
+                       "--out", str(whole), "--quiet").code == 0
+    assert _ids(out) == _ids(whole)
+    assert added == len(_ids(whole)) - kept.num_rows  # only the rest of the day was fetched
+    assert run_cli("inventory", str(out), "--verify").code == 0

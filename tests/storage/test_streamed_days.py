@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from dccd_cli.chunk import Chunk
 from dccd_cli.schema import trades_table
-from dccd_cli.storage import SeriesKey, SeriesWriter, read_series
+from dccd_cli.storage import Ledger, SeriesKey, SeriesWriter, read_series, verify_series
 from dccd_cli.storage import writer as writer_module
 from dccd_cli.storage.layout import is_temp_name
 
@@ -68,12 +68,50 @@ def test_rows_repeated_across_a_seam_fall_back_to_a_merge(tmp_path: Path) -> Non
     assert not [p for p in KEY.dir(tmp_path).iterdir() if is_temp_name(p.name)]
 
 
-def test_abort_removes_the_streamed_file_and_records_nothing_for_it(tmp_path: Path) -> None:
+def test_abort_keeps_the_streamed_rows_and_records_them(tmp_path: Path) -> None:
     w = writer(tmp_path)
     w.add(Chunk(T0, T0 + 100, trades([T0 + i for i in range(30)], [f"{i:02d}" for i in range(30)])))
-    w.abort()
+    w.abort()  # an interrupt mid-day: the part of the day received is kept
     d = KEY.dir(tmp_path)
-    assert not list(d.glob("*.parquet"))
+    assert [p.name for p in d.glob("*.parquet")] == ["2024-01-01.parquet"]
+    assert not [p for p in d.iterdir() if is_temp_name(p.name)]
+    assert Ledger.load(d).fetched == [(T0, T0 + 100)]
+    assert read_series(tmp_path, KEY).num_rows == 30
+    # The next run continues the day as a stream: the stored row groups are copied.
+    w = writer(tmp_path)
+    w.add(Chunk(T0 + 100, T0 + DAY, trades([T0 + 100 + i for i in range(25)],
+                                            [f"{i}" for i in range(30, 55)])))
+    assert w.close().rows_added == 25
+    assert read_series(tmp_path, KEY).column("id").to_pylist() == [
+        f"{i:02d}" for i in range(30)] + [f"{i}" for i in range(30, 55)]
+    assert Ledger.load(d).fetched == [(T0, T0 + DAY)]
+    assert verify_series(tmp_path, KEY) == []
+
+
+def test_a_day_is_committed_every_few_seconds_and_carries_on_streaming(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(writer_module.time, "monotonic", lambda: clock[0])
+    w = writer(tmp_path)
+    d = KEY.dir(tmp_path)
+    for k in range(12):  # a chunk of 5 rows every 2 s
+        ts = [T0 + k * 1000 + i for i in range(5)]
+        w.add(Chunk(T0 + k * 1000, T0 + (k + 1) * 1000, trades(ts, [f"{k:02d}{i}" for i in range(5)])))
+        if k == 3:  # 6 s in: the first commit came with this chunk
+            assert Ledger.load(d).fetched == [(T0, T0 + 4000)]
+            assert pq.read_metadata(d / "2024-01-01.parquet").num_rows == 20
+        clock[0] += 2.0
+        assert w.buffered_rows < 20  # memory stays bounded across commits
+    # What a SIGKILL now would leave: the day up to the last commit (at 18 s), recorded.
+    assert Ledger.load(d).fetched == [(T0, T0 + 10_000)]
+    assert pq.read_metadata(d / "2024-01-01.parquet").num_rows == 50
+    assert verify_series(tmp_path, KEY) == []
+    w.add(Chunk(T0 + 12_000, T0 + DAY, trades([], [])))
+    assert w.close().rows_added == 60
+    table = read_series(tmp_path, KEY)
+    assert table.num_rows == 60 and len(set(table.column("id").to_pylist())) == 60
+    assert Ledger.load(d).files["2024-01-01.parquet"].rows == 60
     assert not [p for p in d.iterdir() if is_temp_name(p.name)]
 
 

@@ -284,15 +284,16 @@ def test_failed_ranges_are_recorded_and_cleared_by_a_later_fetch(tmp_path: Path)
     assert read_series(tmp_path, OHLC).num_rows == 30
 
 
-def test_abort_keeps_what_is_durable_and_drops_the_buffer(tmp_path: Path) -> None:
+def test_abort_writes_and_records_what_was_received(tmp_path: Path) -> None:
     w = writer(tmp_path)
     w.add(bars(ns(2024, 1, 30), ns(2024, 2, 1)))  # January complete: written
     w.add(bars(ns(2024, 2, 1), ns(2024, 2, 3)))  # February: buffered
     w.add(FailedRange(ns(2024, 2, 3), ns(2024, 2, 4), "HTTP 500"))
-    w.abort()
-    assert data_files(tmp_path) == ["ohlc/exchange=binance/symbol=BTC-USDT/span=1h/2024-01.parquet"]
+    w.abort()  # an interrupt: February's two days are kept, not thrown away
+    assert data_files(tmp_path) == ["ohlc/exchange=binance/symbol=BTC-USDT/span=1h/2024-01.parquet",
+                                    "ohlc/exchange=binance/symbol=BTC-USDT/span=1h/2024-02.parquet"]
     ledger = Ledger.load(OHLC.dir(tmp_path))
-    assert ledger.fetched == [(ns(2024, 1, 30), ns(2024, 2, 1))]  # not February: never written
+    assert ledger.fetched == [(ns(2024, 1, 30), ns(2024, 2, 3))]
     assert [f.error for f in ledger.failed] == ["HTTP 500"]
     assert verify_series(tmp_path, OHLC) == []
     with pytest.raises(RuntimeError):
@@ -304,7 +305,7 @@ def test_context_manager_aborts_on_error(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt), writer(tmp_path) as w:
         w.add(bars(ns(2024, 1, 30), ns(2024, 2, 2)))
         raise KeyboardInterrupt
-    assert Ledger.load(OHLC.dir(tmp_path)).fetched == [(ns(2024, 1, 30), ns(2024, 2, 1))]
+    assert Ledger.load(OHLC.dir(tmp_path)).fetched == [(ns(2024, 1, 30), ns(2024, 2, 2))]
     with writer(tmp_path) as w:
         w.add(bars(ns(2024, 2, 1), ns(2024, 2, 2)))
     assert Ledger.load(OHLC.dir(tmp_path)).fetched == [(ns(2024, 1, 30), ns(2024, 2, 2))]
