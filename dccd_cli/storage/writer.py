@@ -3,7 +3,8 @@
 ``SeriesWriter`` takes the pieces of one series in time order (``Chunk`` with rows,
 ``FailedRange`` without) and buffers rows per partition (UTC month for OHLC, UTC day for
 trades). A partition is merged into its file as soon as the pieces have moved past its end,
-so memory holds about one partition plus the chunk being added, however long the range.
+so memory holds about one partition plus the chunk being added, however long the range;
+a day of trades streams to disk a row group at a time (``storage.daystream``).
 
 Each partition write re-reads the existing file under the series lock, merges (the newer
 fetch wins on a key conflict: a late correction, or a stored unfinished bar replaced by
@@ -24,9 +25,7 @@ All methods do blocking disk I/O; async callers run them in a worker thread.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,35 +33,27 @@ from types import TracebackType
 from typing import Self
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..chunk import Chunk, FailedRange
 from ..errors import StorageError
 from ..schema import ts_ns_column
-from ..tradeorder import in_trade_order, integer_ids, trade_order
+from ..tradeorder import integer_ids, trade_order
 from .atomic import (
     clean_stale_temps,
-    ensure_dir,
-    fsync_dir,
     series_lock,
     storage_error,
-    temp_path_for,
 )
 from .datafile import (
-    ROW_GROUP_ROWS,
-    all_distinct,
-    all_unique,
     conform,
     merge_rows,
-    parquet_options,
     read_data_file,
     write_data_file,
 )
+from .daystream import DayStream, stream_for
 from .layout import Partition, SeriesKey, file_metadata, partition_files, partition_for
 from .ledger import FailedInterval, Interval, Ledger, intersect, normalize, subtract, union
-from .manifest import FileEntry, footer_entry, stat_of, table_entry
+from .manifest import FileEntry, footer_entry, table_entry
 
 log = logging.getLogger("dccd.storage")
 
@@ -96,37 +87,6 @@ class WriteStats:
 
 
 @dataclass
-class _Stream:
-    """A new day of trades written to its temporary file a row group at a time, so memory
-    holds a row group, not the day (a busy day is a million rows). Renamed into place
-    when the day is complete, like every other write.
-
-    Rows are staged as they come and checked a row group at a time, just before it is
-    written — one vectorised pass over ~100 pages instead of a few compute calls per page.
-    """
-
-    tmp: Path
-    writer: pq.ParquetWriter | None = None
-    staged: list[pa.Table] = field(default_factory=list)
-    staged_rows: int = 0
-    written_rows: int = 0
-    # (ts, integer id or None) of the last row written: the next row group must start
-    # after it (at or after its ts, for ids that are not integers).
-    last: tuple[int, int | None] | None = None
-    # Ids as integers (most exchanges'), 8 bytes a row, to prove them unique at the end
-    # without reading the day back; None once an id is not an integer.
-    numeric_ids: list[npt.NDArray[np.int64]] | None = field(default_factory=list)
-    # Every numeric id so far above the one before (exchanges that number their trades):
-    # then they are unique without sorting the day's ids.
-    ids_rising: bool = True
-    # A stored (committed) file of the day that this stream continues: its row groups are
-    # copied first, and its stat tells whether someone else replaced it meanwhile.
-    base: Path | None = None
-    base_stat: tuple[int, int] | None = None
-    base_rows: int = 0
-
-
-@dataclass
 class _Pending:
     """Rows buffered for one partition: zero-copy slices of the chunks, in time order."""
 
@@ -134,7 +94,7 @@ class _Pending:
     first_ts: int
     tables: list[pa.Table] = field(default_factory=list)
     rows: int = 0
-    stream: _Stream | None = None
+    stream: DayStream | None = None
 
 
 class SeriesWriter:
@@ -287,8 +247,7 @@ class SeriesWriter:
     @property
     def buffered_rows(self) -> int:
         """Rows held in memory, waiting for their partition to complete."""
-        return sum(p.rows - (p.stream.written_rows - p.stream.base_rows if p.stream else 0)
-                   for p in self._buffer.values())
+        return sum(p.rows - (p.stream.new_rows if p.stream else 0) for p in self._buffer.values())
 
     @property
     def buffered_partitions(self) -> list[Partition]:
@@ -343,50 +302,9 @@ class SeriesWriter:
             pending = self._buffer[part.start_ns] = _Pending(part, ts)
             path = self.directory / part.name
             if self.key.kind == "trades":
-                pending.stream = self._stream_for(path, part, ts)
+                pending.stream = stream_for(path, part, ts, self.key, self._metadata)
         self._last_pending = pending
         return pending
-
-    def _stream_for(self, path: Path, part: Partition, ts: int) -> _Stream | None:
-        """A stream for a day's rows from ``ts`` on: a new file, or one continuing the
-        stored day when all its rows come before ``ts`` (a commit, a resumed run); None
-        when rows are to be merged into it in memory."""
-        try:
-            stored = footer_entry(path, part.start_ns, part.end_ns)
-        except FileNotFoundError:
-            return _Stream(temp_path_for(path))
-        except (OSError, pa.ArrowException):
-            return None  # the merge reports it (read_data_file)
-        if stored.ts_max is None or stored.ts_max >= ts:
-            return None
-        return _Stream(temp_path_for(path), base=path, base_stat=(stored.size, stored.mtime_ns))
-
-    def _open_stream(self, st: _Stream) -> None:
-        """Open the stream's temporary file and copy the stored day it continues, one row
-        group at a time."""
-        ensure_dir(self.directory)
-        st.writer = pq.ParquetWriter(
-            str(st.tmp), self.key.schema.with_metadata(self._metadata),
-            **parquet_options(self.key.schema),
-        )
-        if st.base is None:
-            return
-        try:
-            with pq.ParquetFile(str(st.base)) as pf:
-                for i in range(pf.num_row_groups):
-                    group = conform(pf.read_row_group(i, use_threads=False), self.key, what="file")
-                    if not group.num_rows:
-                        continue
-                    nums = (integer_ids(group.column("id")) if st.numeric_ids is not None
-                            else None)
-                    self._note_ids(st, nums)
-                    st.writer.write_table(group, row_group_size=group.num_rows)
-                    st.written_rows += group.num_rows
-                    last_ts = int(ts_ns_column(group.slice(group.num_rows - 1)).to_numpy()[0])
-                    st.last = (last_ts, None if nums is None else int(nums[-1]))
-        except pa.ArrowException as exc:
-            raise StorageError(f"could not read back {st.base}: {exc}") from exc
-        st.base_rows = st.written_rows
 
     def _buffered(self) -> list[_Pending]:
         return sorted(self._buffer.values(), key=lambda p: p.partition.start_ns)
@@ -419,142 +337,38 @@ class SeriesWriter:
         if st is None:
             pending.tables.append(table)
             return
-        st.staged.append(table)
-        st.staged_rows += table.num_rows
-        if st.staged_rows >= STREAM_GROUP_ROWS:
-            self._write_staged(pending)
-
-    @staticmethod
-    def _continues(st: _Stream, batch: pa.Table, nums: npt.NDArray[np.int64] | None) -> bool:
-        """Whether ``batch`` (with integer ids ``nums``, or None) extends the streamed rows
-        in trade order (``dccd_cli.tradeorder``), repeating no (ts, integer id)."""
-        ts = ts_ns_column(batch).to_numpy()
-        if not in_trade_order(ts, nums, strict=True):
-            return False
-        if st.last is not None:
-            last_ts, last_id = st.last
-            if int(ts[0]) < last_ts or (
-                int(ts[0]) == last_ts and nums is not None and last_id is not None
-                and int(nums[0]) <= last_id
-            ):
-                return False
-        st.last = (int(ts[-1]), None if nums is None else int(nums[-1]))
-        return True
-
-    @staticmethod
-    def _note_ids(st: _Stream, nums: npt.NDArray[np.int64] | None) -> None:
-        """Keep a row group's integer ids, to prove the day's unique when it ends."""
-        if st.numeric_ids is None:
-            return
-        if nums is None:
-            st.numeric_ids = None
-            return
-        if st.ids_rising:
-            after = not st.numeric_ids or nums[0] > st.numeric_ids[-1][-1]
-            st.ids_rising = bool(after and np.all(nums[1:] > nums[:-1]))
-        st.numeric_ids.append(nums)
-
-    def _write_staged(self, pending: _Pending) -> bool:
-        """Check the staged rows and write them as one row group; False when they do not
-        extend the streamed rows in order, and the day goes back to memory to be merged."""
-        st = pending.stream
-        assert st is not None
-        if not st.staged:
-            return True
-        batch = pa.concat_tables(st.staged)
-        try:
-            if st.writer is None:
-                self._open_stream(st)
-        except OSError as exc:
-            raise storage_error("write", st.tmp, exc) from exc
-        nums = integer_ids(batch.column("id")) if st.numeric_ids is not None else None
-        if not self._continues(st, batch, nums):
+        st.stage(table)
+        if st.staged_rows >= STREAM_GROUP_ROWS and not st.write_staged():
             self._unstream(pending)  # out of order or repeated: merge it the careful way
-            return False
-        self._note_ids(st, nums)
-        assert st.writer is not None
-        try:
-            # The whole batch as one row group (unless it is a huge chunk): never a small
-            # remainder group after a full one.
-            st.writer.write_table(batch, row_group_size=min(batch.num_rows, ROW_GROUP_ROWS))
-        except OSError as exc:
-            raise storage_error("write", st.tmp, exc) from exc
-        st.written_rows += batch.num_rows
-        st.staged, st.staged_rows = [], 0
-        return True
 
     def _drop_stream(self, pending: _Pending) -> None:
-        st = pending.stream
-        if st is None:
-            return
-        pending.stream = None
-        with contextlib.suppress(Exception):
-            if st.writer is not None:
-                st.writer.close()
-        with contextlib.suppress(OSError):
-            st.tmp.unlink()
+        if pending.stream is not None:
+            pending.stream.drop()
+            pending.stream = None
 
     def _unstream(self, pending: _Pending) -> None:
-        """Turn a streamed partition back into an in-memory one (rare: see _continues)."""
+        """Turn a streamed partition back into an in-memory one (rare: see daystream)."""
         st = pending.stream
         assert st is not None
-        tables: list[pa.Table] = []
-        try:
-            if st.writer is not None:
-                st.writer.close()
-                st.writer = None
-            if st.written_rows:
-                tables.append(pq.read_table(st.tmp).replace_schema_metadata(None))
-        except OSError as exc:
-            raise storage_error("read back", st.tmp, exc) from exc
-        pending.tables = tables + st.staged
-        self._drop_stream(pending)
+        pending.tables = st.read_back()
+        pending.stream = None
 
     def _finish_stream(self, pending: _Pending, path: Path) -> bool:
         """Close a streamed day and rename it into place; False if it must be merged."""
         st = pending.stream
         assert st is not None
-        try:
-            now: tuple[int, int] | None = stat_of(path)
-        except FileNotFoundError:
-            now = None
-        if now is not None and now != st.base_stat:
-            self._unstream(pending)  # another writer stored this day meanwhile: merge with it
+        size = st.finish(path)
+        if size is None:
+            self._unstream(pending)
             return False
-        if not self._write_staged(pending):
-            return False
-        try:
-            if st.writer is None:
-                return True  # nothing was streamed (every slice went to memory)
-            st.writer.close()
-            st.writer = None
-            if st.numeric_ids is not None and st.ids_rising:
-                unique = True
-            elif st.numeric_ids is not None:
-                unique = all_distinct(np.concatenate(st.numeric_ids))
-            else:
-                ids = pq.ParquetFile(st.tmp).read(columns=["id"], use_threads=False).column("id")
-                unique = all_unique(ids.combine_chunks())
-            if not unique:
-                self._unstream(pending)  # one id at two instants: merge keeps the newest
-                return False
-            fd = os.open(st.tmp, os.O_RDWR)
-            try:
-                os.fsync(fd)
-                size = os.fstat(fd).st_size
-            finally:
-                os.close(fd)
-            os.replace(st.tmp, path)
-            fsync_dir(path.parent)
-        except OSError as exc:
-            self._drop_stream(pending)
-            raise storage_error("write", path, exc) from exc
         pending.stream = None
-        self._record_file(path, pending.partition, st)
+        if not size:
+            return True  # nothing was streamed
+        self._pending_files[path.name] = st.entry(path, pending.partition)
         self._stats.files_touched.append(path)
         self._stats.bytes += size
-        self._stats.rows_added += st.written_rows - st.base_rows
-        self._stats.rows_written += st.written_rows - st.base_rows
+        self._stats.rows_added += st.new_rows
+        self._stats.rows_written += st.new_rows
         return True
 
     def _write_partition(self, pending: _Pending) -> None:
@@ -580,19 +394,6 @@ class SeriesWriter:
             self._pending_files[path.name] = entry
         self._stats.rows_added += merged.num_rows - n_old
         self._stats.rows_written += from_new
-
-    def _record_file(self, path: Path, part: Partition, st: _Stream) -> None:
-        """The manifest entry of a streamed day just renamed into place: rows and ts from
-        its footer, ids from the integers kept while streaming."""
-        try:
-            entry = footer_entry(path, part.start_ns, part.end_ns)
-        except (OSError, pa.ArrowException) as exc:
-            raise StorageError(f"could not read back {path}: {exc}") from exc
-        if st.numeric_ids:
-            lo = min(int(a.min()) for a in st.numeric_ids if len(a))
-            hi = max(int(a.max()) for a in st.numeric_ids if len(a))
-            entry = replace(entry, id_min=lo, id_max=hi)
-        self._pending_files[path.name] = entry
 
     def _commit_ledger(self, mark: int) -> None:
         """Add the durable part of the pending coverage, the failures, the files written and
