@@ -134,3 +134,34 @@ def test_a_bar_stored_while_forming_is_fetched_again_by_a_later_plain_download(
     assert read_series(out, key).equals(read_series(fresh, key))
     assert json.loads((key.dir(out) / LEDGER_NAME).read_text())["provisional"] == []
     assert _verify(out)[0] == 0
+
+
+def test_sync_fetches_a_lost_file_again_and_its_dry_run_says_so(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "data"
+    config = tmp_path / "job.toml"
+    config.write_text(f"""
+[[job]]
+name = "candles"
+exchange = "binance"
+symbols = ["ETH-USDT"]
+ohlc = ["1h"]
+start = "2024-01-01"
+end = "2024-03-01"
+out = "{out}"
+base_url = "{emulator.venue_url('binance')}"
+""")
+    assert run_cli("sync", str(config), "--quiet").code == 0
+    (ETH_1H.dir(out) / "2024-01.parquet").unlink()
+    note = "2024-01.parquet is missing (the ledger recorded 744 rows in it); its range is fetched again"
+
+    plan = json.loads(run_cli("sync", str(config), "--dry-run", "--json").stdout)
+    (series,) = plan["series"]
+    assert note in series["notes"] and {"start": "2024-01-01", "end": "2024-02-01"} in series["fetched"]
+
+    r = run_cli("sync", str(config), "--json")
+    assert r.code == 0, r.stderr
+    (series,) = json.loads(r.stdout)["series"]
+    assert note in series["notes"] and series["requests"] > 0 and series["rows_added"] == 744
+    assert _verify(out)[0] == 0
