@@ -10,6 +10,7 @@ as the value it is, not as an option.
 
 from __future__ import annotations
 
+import json
 import os
 import string
 import subprocess
@@ -139,7 +140,7 @@ INSTANTS = st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2150,
 def test_start_not_before_end_is_exit_2(cli: Cli, end: datetime, back: timedelta) -> None:
     start = end + back  # start at or after end
     cli.rejects(["trades", f"--start={start.isoformat()}", f"--end={end.isoformat()}"],
-                ["binance", "BTC-USDT"], "is not before end")
+                ["binance", "BTC-USDT"], "is not before --end")
 
 
 # -- spans and exchanges -----------------------------------------------------------------
@@ -226,7 +227,7 @@ def test_a_well_formed_symbol_the_exchange_lacks(emulator: EmulatorServer, tmp_p
 @pytest.mark.parametrize("args,needle", [
     (("trades", "bybit", "BTC-USDT", "--start", "2024-01-01"), "bybit does not serve trades"),
     (("ohlc", "binance", "BTC-USDT", "--span", "1h", "--start", "2030-01-01"), "is not before"),
-    (("ohlc", "binance", "BTC-USDT", "--span", "1h", "--start", "-0d"), "is not before end"),
+    (("ohlc", "binance", "BTC-USDT", "--span", "1h", "--start", "-0d"), "is not before the exchange's now"),
 ])
 def test_spans_the_exchange_lacks(emulator: EmulatorServer, tmp_path: Path,
                                   args: tuple[str, ...], needle: str) -> None:
@@ -354,7 +355,8 @@ def test_a_sync_file_with_a_mistake_is_exit_2_one_line(cli: Cli, mistake: tuple[
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"dccd: error: {path}:"), lines[0]
-    assert result.stdout == ""
+    doc = json.loads(result.stdout)  # --json: one object however the run ends
+    assert (doc["ok"], doc["exit_code"], doc["error"]) == (False, 2, lines[0].removeprefix("dccd: error: "))
     assert not cli.out.exists()
     assert tree(cli.tmp, cli.cache) == before
 
