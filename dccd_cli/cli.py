@@ -80,6 +80,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress; erro
 StartOpt = Annotated[str, typer.Option("--start", help="First instant: a date (2024-01-01), a datetime, -90d, or 'origin' (the exchange's first data).")]
 EndOpt = Annotated[str | None, typer.Option("--end", help="End (exclusive): a date, a datetime, -1d, or 'now' (default).")]
 RefetchOpt = Annotated[bool, typer.Option("--refetch", help="Fetch the whole range again, even what the coverage ledger holds (repairs files damaged or lost).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print per series the ranges to fetch, requests, rows, bytes and time at the exchange's rate limit; fetch and write nothing (trades take a few requests to count).")]
 
 
 def _download(kind: str, out: str | None, emulate: bool, json_mode: bool, quiet: bool, **asked: object) -> None:
@@ -88,7 +89,7 @@ def _download(kind: str, out: str | None, emulate: bool, json_mode: bool, quiet:
         done["out"] = str(req.out)
         with _base_url(req.exchange, req.base_url, emulate) as url:
             req.base_url = url
-            with progress_for(quiet=quiet, json_mode=json_mode) as progress:
+            with progress_for(quiet=quiet or req.dry_run, json_mode=json_mode) as progress:
                 progress, done["series"] = recording(progress)
                 result = signals.run(run_download(req, progress))
         render_run(result, json_mode=json_mode, quiet=quiet)
@@ -107,12 +108,14 @@ def ohlc(
     emulate: EmulateOpt = False,
     include_partial: Annotated[bool, typer.Option("--include-partial", help="Also store the bar still forming at the exchange's 'now'.")] = False,
     refetch: RefetchOpt = False,
+    dry_run: DryRunOpt = False,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Download OHLC candles into OUT/ohlc/exchange=…/symbol=…/span=…/YYYY-MM.parquet."""
     _download("ohlc", out, emulate, json_mode, quiet, exchange=exchange, symbols=symbols, spans=span,
-              start=start, end=end, base_url=base_url, include_partial=include_partial, refetch=refetch)
+              start=start, end=end, base_url=base_url, include_partial=include_partial, refetch=refetch,
+              dry_run=dry_run)
 
 
 @app.command()
@@ -125,12 +128,13 @@ def trades(
     base_url: BaseUrlOpt = None,
     emulate: EmulateOpt = False,
     refetch: RefetchOpt = False,
+    dry_run: DryRunOpt = False,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Download every trade into OUT/trades/exchange=…/symbol=…/YYYY-MM-DD.parquet."""
     _download("trades", out, emulate, json_mode, quiet, exchange=exchange, symbols=symbols, start=start,
-              end=end, base_url=base_url, refetch=refetch)
+              end=end, base_url=base_url, refetch=refetch, dry_run=dry_run)
 
 
 def _base_urls(pairs: list[str] | None) -> dict[str, str]:

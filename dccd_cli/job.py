@@ -24,6 +24,7 @@ from .errors import (
     BannedError,
     ExchangeError,
 )
+from .estimate import exchange_total, planned_series
 from .guard import guarded, verify_dense_ids
 from .http import AsyncHTTPClient, HTTPStats, series_stats
 from .markets import resolve
@@ -349,10 +350,16 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
                               notes=notes)
             task.ranges = plan_ranges(task, refetch=req.refetch)
             tasks.append(task)
-        progress.overall(sum(1 for t in tasks if t.ranges),
-                         sum(e - s for t in tasks for s, e in t.ranges))
-        results = await asyncio.gather(*(run_series(adapter, t, progress) for t in tasks))
-        run.series.extend(results)
+        if req.dry_run:  # the plan and its cost; nothing is fetched or written
+            run.dry_run = True
+            run.series.extend(await asyncio.gather(*(planned_series(adapter, t) for t in tasks)))
+            run.estimate = exchange_total(s.estimate for s in run.series if s.estimate is not None)
+            run.estimate.probes = http.stats.requests
+        else:
+            progress.overall(sum(1 for t in tasks if t.ranges),
+                             sum(e - s for t in tasks for s, e in t.ranges))
+            results = await asyncio.gather(*(run_series(adapter, t, progress) for t in tasks))
+            run.series.extend(results)
         run.retries = http.stats.retries
         run.rate_limited = http.stats.rate_limited
     run.seconds = loop.time() - t0

@@ -25,6 +25,7 @@ from .inventory import LEGEND, STRIP_CHARS, Inventory, SeriesInventory
 from .job import NoProgress, ProgressSink
 from .jsonout import print_json
 from .progress import LogProgress, RichProgress
+from .render_plan import exchange_line, seconds, series_line, size
 from .results import MarketsResult, RunResult, SeriesResult, SyncResult
 from .timeutil import format_ns
 
@@ -108,26 +109,18 @@ def render_run(result: RunResult, *, json_mode: bool, quiet: bool, stdout: IO[st
         return
     if quiet and result.exit_code == 0:
         return
+    if result.dry_run:
+        out.write("plan (dry run: nothing is fetched or written)\n")
     for s in result.series:
         for note in s.notes:
             out.write(f"note: {note}\n")
-        out.write(_summary_line(s) + "\n")
+        out.write(("  " + series_line(s) if result.dry_run else _summary_line(s)) + "\n")
+    if result.dry_run:
+        if result.estimate is not None and result.series:
+            out.write(exchange_line(result.series[0].exchange, result.estimate) + "\n")
+        out.write(f"data would go to {result.out}\n")
+        return
     out.write(f"data in {result.out} ({result.seconds:.1f} s)\n")
-
-
-def _ranges(s: SeriesResult) -> str:
-    if not s.fetched:
-        return "nothing (all stored)"
-    shown = ", ".join(f"{format_ns(a)}..{format_ns(b)}" for a, b in s.fetched[:3])
-    return shown + (f" and {len(s.fetched) - 3} more" if len(s.fetched) > 3 else "")
-
-
-def _seconds(sec: float) -> str:
-    if sec < 0.1:
-        return "< 0.1 s"
-    if sec < 90:
-        return f"{sec:.1f} s"
-    return f"{sec / 60:.0f} min" if sec < 5400 else f"{sec / 3600:.1f} h"
 
 
 def render_sync(result: SyncResult, *, json_mode: bool, quiet: bool, stdout: IO[str] | None = None) -> None:
@@ -139,18 +132,13 @@ def render_sync(result: SyncResult, *, json_mode: bool, quiet: bool, stdout: IO[
     if quiet and result.exit_code == 0:
         return
     if result.dry_run:
-        out.write(f"plan of {result.config} (dry run: nothing is fetched)\n")
-        for s, est in zip(result.series, result.estimates):
-            guess = _n(est.requests, "request")
-            if est.at_least:
-                guess = f">= {guess} (no trades stored yet to tell the market's rate from)"
-            note = f" — {s.error}" if s.error else ""
-            out.write(f"  [{s.job}] {s.label}: {_ranges(s)}; {guess}{note}\n")
+        out.write(f"plan of {result.config} (dry run: nothing is fetched or written)\n")
+        for s in result.series:
+            out.write(f"  [{s.job}] {series_line(s)}\n")
         for name, est in result.exchanges.items():
-            out.write(f"{name}: {'>= ' if est.at_least else ''}{_n(est.requests, 'request')} "
-                      f"(weight {est.weight}), about {_seconds(est.seconds)} at its rate limit\n")
+            out.write(exchange_line(name, est) + "\n")
         slowest = max((e.seconds for e in result.exchanges.values()), default=0.0)
-        out.write(f"about {_seconds(slowest)} in all (exchanges run at once); data in "
+        out.write(f"about {seconds(slowest)} in all (exchanges run at once); data in "
                   f"{', '.join(result.outs)}\n")
     else:
         for s in result.series:
@@ -201,17 +189,6 @@ def notifier(*, quiet: bool, stderr: IO[str] | None = None) -> Callable[[str], N
     return say
 
 
-def _size(n: int) -> str:
-    if n < 1000:
-        return f"{n} B"
-    value = n / 1000
-    for unit in ("kB", "MB", "GB"):
-        if value < 1000:
-            return f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
-
-
 def _duration(ns: int) -> str:
     minutes = ns // 60_000_000_000
     if minutes < 120:
@@ -224,7 +201,7 @@ def _inventory_lines(s: SeriesInventory, charset: str) -> list[str]:
     first = format_ns(s.first_ns) if s.first_ns is not None else "-"
     last = format_ns(s.last_ns) if s.last_ns is not None else "-"
     head = (f"{s.key.kind:<6} {s.key.exchange:<9} {s.key.symbol:<10} {s.key.span or '':<4} "
-            f"{first} .. {last}  {s.rows} rows, {_n(s.files, 'file')}, {_size(s.bytes)}, "
+            f"{first} .. {last}  {s.rows} rows, {_n(s.files, 'file')}, {size(s.bytes)}, "
             f"{s.coverage:.1f}% fetched")
     lines = [head]
     if s.start_ns is not None and s.end_ns is not None:
@@ -263,8 +240,8 @@ def render_inventory(inv: Inventory, *, json_mode: bool, charset: str | None = N
         encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "")
         charset = "unicode" if encoding == "utf8" else "ascii"
     files = sum(s.files for s in inv.series)
-    size = sum(s.bytes for s in inv.series)
-    parts = [f"dataset {inv.root}: {len(inv.series)} series, {_n(files, 'file')}, {_size(size)}"]
+    stored = sum(s.bytes for s in inv.series)
+    parts = [f"dataset {inv.root}: {len(inv.series)} series, {_n(files, 'file')}, {size(stored)}"]
     if inv.writer:
         parts.append(f"note: {inv.writer} is writing this dataset now; figures may change as it runs")
     if not inv.series:

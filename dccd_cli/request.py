@@ -44,6 +44,7 @@ class DownloadRequest:
     base_url: str | None = None
     include_partial: bool = False
     refetch: bool = False  # fetch the whole range whatever the ledger holds
+    dry_run: bool = False  # the plan and its cost only: nothing fetched or written
 
 
 # "s3://bucket/x", "file:///data": a scheme of two or more characters (so "C:/data" is a path).

@@ -35,6 +35,46 @@ class Gap:
 
 
 @dataclass
+class Estimate:
+    """What a download would cost (``--dry-run``), for one series or one exchange's series.
+
+    ``requests`` the run would send, their ``weight``, and the ``seconds`` they take at the
+    exchange's rate limit (exchanges run at once; the series of one share its budget);
+    ``rows`` it would store (OHLC: the bars asked; an exchange that skips empty bars
+    stores fewer) and the Parquet ``bytes`` they take. ``how`` says where the rows come
+    from: ``bars`` (the bars asked: exact), ``ids`` (consecutive trade ids at both ends:
+    exact), ``counted`` (one page held the whole range: exact), ``sampled`` (a few pages
+    over the range: an estimate, ``rows_low``..``rows_high`` from the lowest and highest
+    rate a page saw), ``stored`` (the rate of the newest stored days), ``unknown`` (trades
+    with nothing to tell the rate from: ``at_least``, the requests are a floor, the rows
+    unknown); for an exchange whose series differ, ``exact`` if each is, else ``mixed``.
+    ``probes``: requests the estimate itself sent (for an exchange, every request of the
+    dry run: its market list and clock too).
+    """
+
+    requests: int = 0
+    weight: int = 0
+    seconds: float = 0.0
+    rows: int = 0
+    bytes: int = 0
+    how: str = "bars"
+    rows_low: int | None = None
+    rows_high: int | None = None
+    probes: int = 0
+    at_least: bool = False
+
+    @property
+    def exact(self) -> bool:
+        return self.how in ("bars", "ids", "counted", "exact")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requests": self.requests, "weight": self.weight,
+                "seconds": round(self.seconds, 1), "rows": self.rows, "bytes": self.bytes,
+                "how": self.how, "exact": self.exact, "rows_low": self.rows_low,
+                "rows_high": self.rows_high, "probes": self.probes, "at_least": self.at_least}
+
+
+@dataclass
 class SeriesResult:
     """One series (exchange, symbol, kind, span) of one run.
 
@@ -65,6 +105,7 @@ class SeriesResult:
     rate_limited: int = 0
     empty_bars: int | None = None
     gaps: list[Gap] = field(default_factory=list)
+    estimate: Estimate | None = None  # a dry run's: what fetching ``fetched`` would cost
 
     @property
     def ok(self) -> bool:
@@ -98,6 +139,7 @@ class SeriesResult:
             "failed": [f.to_json() for f in self.failed],
             "error": self.error,
             "notes": self.notes,
+            **({"estimate": self.estimate.to_json()} if self.estimate is not None else {}),
         }
 
 
@@ -120,6 +162,8 @@ class RunResult:
     rate_limited: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    dry_run: bool = False
+    estimate: Estimate | None = None  # dry run: the exchange's series together
 
     @property
     def exit_code(self) -> int:
@@ -128,7 +172,7 @@ class RunResult:
         return 0 if all(s.ok for s in self.series) else 1
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "command": self.command,
             "out": self.out,
             "ok": self.exit_code == 0,
@@ -139,6 +183,10 @@ class RunResult:
             "rate_limited": self.rate_limited,
             "series": [s.to_json() for s in self.series],
         }
+        if self.dry_run:
+            doc["dry_run"] = True
+            doc["estimate"] = self.estimate.to_json() if self.estimate is not None else None
+        return doc
 
 
 @dataclass
@@ -155,22 +203,6 @@ class JobFailure:
 
 
 @dataclass
-class Estimate:
-    """A dry run's guess for one series or exchange: requests, their weight, and the time
-    they take at the exchange's rate limit (exchanges run at once, their series share it).
-    ``at_least``: trades with nothing stored to tell the market's density from."""
-
-    requests: int = 0
-    weight: int = 0
-    seconds: float = 0.0
-    at_least: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {"requests": self.requests, "weight": self.weight,
-                "seconds": round(self.seconds, 1), "at_least": self.at_least}
-
-
-@dataclass
 class SyncResult:
     """What ``dccd sync`` did (or, with ``dry_run``, would do)."""
 
@@ -179,9 +211,7 @@ class SyncResult:
     dry_run: bool = False
     series: list[SeriesResult] = field(default_factory=list)
     failures: list[JobFailure] = field(default_factory=list)
-    # dry run only: per series (in the order of ``series``), and per exchange
-    estimates: list[Estimate] = field(default_factory=list)
-    exchanges: dict[str, Estimate] = field(default_factory=dict)
+    exchanges: dict[str, Estimate] = field(default_factory=dict)  # dry run only
     retries: int = 0
     rate_limited: int = 0
     seconds: float = 0.0
@@ -202,12 +232,7 @@ class SyncResult:
         return sum(s.requests for s in self.series)
 
     def to_json(self) -> dict[str, Any]:
-        series = []
-        for i, s in enumerate(self.series):
-            one = s.to_json()
-            if self.dry_run and i < len(self.estimates):
-                one["estimate"] = self.estimates[i].to_json()
-            series.append(one)
+        series = [s.to_json() for s in self.series]
         doc = {
             "command": "sync",
             "config": self.config,

@@ -10,8 +10,8 @@ A run goes through four steps, and nothing is fetched until the first three pass
    matched against it; an unknown symbol is still a config error, exit 2), the
    exchange's clock, and per series the ranges its coverage ledger lacks (or whose files
    are gone, or that hold bars stored while forming) plus an overlap of the newest stored
-   bars (``job.plan_ranges``) — ``--dry-run`` stops here and prints
-   the plan with estimated requests and time at each exchange's rate limit;
+   bars (``job.plan_ranges``) — ``--dry-run`` stops here and prints the plan with what it
+   would cost (``estimate``: requests, rows, bytes, and time at each exchange's rate limit);
 4. **fetch**: exchanges at once (``asyncio.gather``), a few series of one exchange at once
    sharing its one client and token bucket, each through ``job.run_series`` — the code
    path of ``dccd ohlc`` and ``dccd trades``.
@@ -20,18 +20,16 @@ A run goes through four steps, and nothing is fetched until the first three pass
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from . import bans
 from .bounds import bound_series, exchange_now
 from .capability import Adapter, Market
 from .errors import ConfigError, DccdError, ExchangeError, FetchError, UsageError
+from .estimate import exchange_total, planned_series
 from .http import AsyncHTTPClient
 from .job import (
     NoProgress,
@@ -44,14 +42,8 @@ from .lock import DatasetLock
 from .markets import load_markets, match_symbol, unknown_symbol
 from .registry import get_adapter
 from .request import check_kind, check_output_dir, not_an_api
-from .results import Estimate, JobFailure, SeriesResult, SyncResult
-from .storage import Ledger
-from .storage.layout import partition_files
-from .storage.ledger import intersect, total
+from .results import JobFailure, SeriesResult, SyncResult
 from .syncconfig import JobSpec, load_config
-
-# Share of an exchange's budget the token bucket lets us use (ratelimit.TokenBucket.safety).
-_BUDGET_SHARE = 0.95
 
 
 @dataclass
@@ -138,14 +130,20 @@ async def run_sync(opts: SyncOptions, progress: ProgressSink | None = None) -> S
         planned = sorted((i, t) for g in groups.values() for i, t in g.tasks)
         result.failures = [f for g in groups.values() for f in g.failures]
         if opts.dry_run:
-            _estimate(result, list(groups.values()))
+            ran = await asyncio.gather(*(_estimate(g) for g in groups.values()))
         else:
             progress.overall(sum(1 for _, t in planned if t.ranges),
                              sum(e - s for _, t in planned for s, e in t.ranges))
             ran = await asyncio.gather(*(_fetch(g, progress, opts.max_series) for g in groups.values()))
-            finished = sorted([x for r in ran for x in r] + [x for g in groups.values() for x in g.done],
-                              key=lambda x: x[0])
-            result.series = [r for _, r in finished]
+        finished = sorted([x for r in ran for x in r] + [x for g in groups.values() for x in g.done],
+                          key=lambda x: x[0])
+        result.series = [r for _, r in finished]
+        if opts.dry_run:
+            for name in dict.fromkeys(g.exchange for g in groups.values()):
+                total = exchange_total(s.estimate for s in result.series
+                                       if s.exchange == name and s.estimate is not None)
+                total.probes = sum(c.stats.requests for c in clients if c.exchange == name)
+                result.exchanges[name] = total
         result.retries = sum(c.stats.retries for c in clients)
         result.rate_limited = sum(c.stats.rate_limited for c in clients)
     result.seconds = loop.time() - t0
@@ -256,49 +254,13 @@ async def _fetch(g: _Group, progress: ProgressSink, max_series: int) -> list[tup
     return list(await asyncio.gather(*(one(i, t) for i, t in g.tasks)))
 
 
-def _trade_density(task: SeriesTask) -> float | None:
-    """Trades per ns in the newest stored days (at most a week), or None if none."""
-    directory = task.key.dir(task.out)
-    files = partition_files("trades", directory)[-7:]
-    if not files:
-        return None
-    span = [(files[0][0].start_ns, files[-1][0].end_ns)]
-    fetched_ns = total(intersect(Ledger.load(directory).fetched, span))
-    rows = 0
-    for _, path in files:
-        try:
-            rows += pq.read_metadata(str(path)).num_rows
-        except OSError:
-            return None
-    return rows / fetched_ns if fetched_ns > 0 else None
+async def _estimate(g: _Group) -> list[tuple[int, SeriesResult]]:
+    """The dry run's plan of the group: per series its ranges and what fetching them would
+    cost (``dccd_cli.estimate``; trades take a few requests to tell)."""
+    assert g.adapter is not None
+    adapter = g.adapter
 
+    async def one(order: int, task: SeriesTask) -> tuple[int, SeriesResult]:
+        return order, await planned_series(adapter, task)
 
-def _estimate(result: SyncResult, groups: list[_Group]) -> None:
-    """The dry run's plan: per series its ranges and requests, per exchange the time."""
-    entries: list[tuple[int, SeriesResult, Estimate]] = []
-    for g in groups:
-        rate = g.adapter_cls.rate_limit.per_second * _BUDGET_SHARE
-        ex = result.exchanges.setdefault(g.exchange, Estimate())
-        for order, task in g.tasks:
-            est = Estimate()
-            cap = task.cap
-            density = None if task.span is not None else _trade_density(task)
-            for s, e in task.ranges:
-                if task.span is not None:
-                    est.requests += math.ceil(task.span.bars_between(s, e) / cap.max_per_request)
-                elif density is None:
-                    est.requests += 1  # at least one page; how many, the market will say
-                    est.at_least = True
-                else:
-                    est.requests += max(1, math.ceil(density * (e - s) / cap.max_per_request))
-            est.weight = est.requests * cap.weight
-            est.seconds = est.weight / rate
-            ex.requests += est.requests
-            ex.weight += est.weight
-            ex.seconds += est.seconds  # series of one exchange share its budget: times add
-            ex.at_least = ex.at_least or est.at_least
-            entries.append((order, task.result(), est))
-        entries.extend((order, done, Estimate()) for order, done in g.done)
-    entries.sort(key=lambda entry: entry[0])
-    result.series = [r for _, r, _ in entries]
-    result.estimates = [e for _, _, e in entries]
+    return list(await asyncio.gather(*(one(i, t) for i, t in g.tasks)))

@@ -110,6 +110,9 @@ class _Work:
             report_progress(self.emit, self.done, self.total)
 
 
+# Pages a window ahead of the one being written may hold before its cursor waits (~50 KB a
+# page: ~20 MB ahead of the writer at 8 cursors); also the pages a window is sized for.
+BUFFER_PAGES = 48
 # Sub-windows of a trades range are cut on this grid, and never shorter.
 MIN_TRADE_WINDOW_NS = 15 * MINUTE_NS
 
@@ -169,7 +172,7 @@ async def paginate_trades(
     emit_progress: Progress | None = None,
     max_pages: int = 1_000_000,
     concurrency: int = DEFAULT_CONCURRENCY,
-    buffer_pages: int = 48,  # ~50 KB a page: ~20 MB ahead of the writer at 8 cursors
+    buffer_pages: int = BUFFER_PAGES,
     direction: str = "forward",
 ) -> AsyncIterator[Piece]:
     """Every trade in ``[start_ns, end_ns)``, drained by the adapter's cursor.

@@ -165,15 +165,25 @@ def test_dry_run_prints_the_plan_and_fetches_nothing(emulator: EmulatorServer, t
     config = write_config(tmp_path / "sync.toml", out, emulator)
     r = run_cli("sync", str(config), "--dry-run")
     assert r.code == 0, r.stderr
-    assert "dry run" in r.stdout and "binance BTC-USDT ohlc 1h: 2024-02-27T01:00Z..2024-03-01; 1 request" in r.stdout
+    assert "dry run" in r.stdout
+    assert "binance BTC-USDT ohlc 1h: 2024-02-27T01:00Z..2024-03-01; 71 bars, 1 request (weight 2)" in r.stdout
     assert "coinbase SOL-EUR ohlc 1m" in r.stdout and "at its rate limit" in r.stdout
-    assert not list(out.rglob("*.parquet"))
+    assert "binance BTC-USDT trades: 2024-02-29T18:00Z..2024-03-01T00:30Z; " in r.stdout
+    assert "trades (exact: trade ids at both ends)" in r.stdout
+    assert not out.exists()
     code, plan, _ = sync(str(config), "--dry-run")
     assert code == 0 and plan["dry_run"] and plan["requests"] == 0
     series = by_label(plan)
     assert series["coinbase SOL-EUR ohlc 1m"]["estimate"]["requests"] == 5  # 1440 bars, 300 a page
-    assert series["binance BTC-USDT trades None"]["estimate"]["at_least"]
+    ticks = series["binance BTC-USDT trades None"]["estimate"]
+    assert ticks["how"] == "ids" and not ticks["at_least"] and ticks["probes"] == 3
     assert plan["exchanges"]["coinbase"]["seconds"] > 0
+    assert plan["exchanges"]["binance"]["probes"] >= ticks["probes"]
+    assert not out.exists()
+    # The trades estimate is the count the real run stores.
+    code, done, stderr = sync(str(config))
+    assert code == 0, stderr
+    assert by_label(done)["binance BTC-USDT trades None"]["rows_added"] == ticks["rows"] > 0
 
 
 def test_a_second_sync_waits_or_exits_75_and_nothing_is_corrupted(tmp_path: Path) -> None:
