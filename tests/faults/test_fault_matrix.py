@@ -174,9 +174,11 @@ def test_a_ban_before_any_data_is_one_line_and_writes_nothing(golden: Golden, tm
     with EmulatorServer(settings(faults={"binance": "418(900)@1"})) as server:
         code, summary, stderr = run(server, "ohlc", out)
         assert code == 1
-        assert summary is None
         line = stderr.strip().splitlines()[-1]
         assert line.startswith("dccd: error: binance has banned this IP until "), line
+        # --json: the run's one object says so too, with nothing done
+        assert summary is not None and (summary["ok"], summary["exit_code"], summary["series"]) == (False, 1, [])
+        assert summary["error"] == line.removeprefix("dccd: error: ")
         assert not list(out.rglob("*.parquet")) if out.exists() else True
         server.faults.configure({})
         expire_bans(Path(os.environ["DCCD_CACHE_DIR"]))  # the ban has ended
