@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from dccd_cli.chunk import Chunk, FailedRange
 from dccd_cli.schema import OHLC_SCHEMA, TRADES_SCHEMA, ohlc_table, trades_table, ts_ns_column
 from dccd_cli.storage import Ledger, SeriesKey, SeriesWriter, merge_rows, read_series, verify_series
+from dccd_cli.storage import writer as writer_module
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, datetime_to_ns
 
 OHLC = SeriesKey("ohlc", "binance", "BTC-USDT", "1h")
@@ -482,3 +483,22 @@ def test_trades_days_record_their_id_bounds(tmp_path: Path) -> None:
     write(tmp_path, [trade_chunk(t0, t0 + DAY_NS, [t0 + 5, t0 + 9], ["70", "71"])], TRADES)
     (entry,) = Ledger.load(TRADES.dir(tmp_path)).files.values()
     assert (entry.rows, entry.id_min, entry.id_max, entry.ts_max) == (2, 70, 71, t0 + 9)
+
+
+def test_a_month_in_progress_is_committed_every_few_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(writer_module.time, "monotonic", lambda: clock[0])
+    w = writer(tmp_path)
+    d0 = ns(2024, 1, 1)
+    for k in range(4):  # a day of bars every 2 s: the commit comes with the 4th (at 6 s)
+        w.add(bars(d0 + k * DAY_NS, d0 + (k + 1) * DAY_NS))
+        clock[0] += 2.0
+    # What a SIGKILL now would leave: four days of January, recorded, nothing in memory.
+    assert Ledger.load(OHLC.dir(tmp_path)).fetched == [(d0, d0 + 4 * DAY_NS)]
+    assert read_series(tmp_path, OHLC).num_rows == 96 and w.buffered_rows == 0
+    w.add(bars(d0 + 4 * DAY_NS, d0 + 5 * DAY_NS))
+    w.close()
+    assert read_series(tmp_path, OHLC).num_rows == 120
+    assert verify_series(tmp_path, OHLC) == []
