@@ -112,7 +112,8 @@ def ohlc(
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Download OHLC candles into OUT/ohlc/exchange=…/symbol=…/span=…/YYYY-MM.parquet."""
+    """Download OHLC candles into OUT/ohlc/exchange=…/symbol=…/span=…/YYYY-MM.parquet
+    (spans of a day and longer: YYYY.parquet; months are span=1mo)."""
     _download("ohlc", out, emulate, json_mode, quiet, exchange=exchange, symbols=symbols, spans=span,
               start=start, end=end, base_url=base_url, include_partial=include_partial, refetch=refetch,
               dry_run=dry_run)

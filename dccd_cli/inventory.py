@@ -44,6 +44,7 @@ from .storage import Interval, Ledger, SeriesKey, list_series, verify_series
 from .storage.filecheck import check_files
 from .storage.layout import partition_files
 from .storage.ledger import intersect, normalize, subtract, total, union
+from .storage.upgrade import series_dirs, stored_ledger
 from .timeutil import DAY_NS, Span, datetime_to_ns, format_ns
 
 MINUTE = Span.parse("1m")
@@ -196,8 +197,9 @@ def _series(root: Path, key: SeriesKey, *, verify: bool, width: int) -> SeriesIn
     inv = SeriesInventory(key)
     directory = key.dir(root)
     grid = _Grid(Span.parse(key.span) if key.span else MINUTE)
+    dirs = series_dirs(root, key)  # an older dccd's span=1M too, until the next download
     try:
-        ledger = Ledger.load(directory)
+        ledger = stored_ledger(root, key)
     except StorageError as exc:
         inv.notes.append(str(exc))
         ledger = Ledger(directory)
@@ -207,7 +209,7 @@ def _series(root: Path, key: SeriesKey, *, verify: bool, width: int) -> SeriesIn
     failed = ledger.failed
     problems = verify_series(root, key) if verify else []
     occupied: list[I64] = []
-    for _, path in partition_files(key.kind, directory):
+    for _, path in (f for d in dirs for f in partition_files(key.kind, d)):
         inv.files += 1
         try:
             inv.bytes += path.stat().st_size

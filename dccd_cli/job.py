@@ -35,6 +35,7 @@ from .results import FailedSpan, Gap, RunResult, SeriesResult
 from .storage import Interval, Kind, Ledger, SeriesKey, SeriesWriter
 from .storage.filecheck import check_files
 from .storage.ledger import intersect, normalize, subtract, union
+from .storage.upgrade import stored_ledger, upgrade_series
 from .timeutil import Span, format_ns, now_ns, parse_time
 from .tradepages import paginate_trades
 
@@ -150,7 +151,7 @@ def plan_ranges(
     ``refetch`` the whole range is fetched whatever the ledger holds, and every file in it
     has its footer read, so a file damaged in place is found too.
     """
-    ledger = Ledger.load(task.key.dir(task.out))
+    ledger = stored_ledger(task.out, task.key)  # an older dccd's span=1M too
     whole = (task.start_ns, task.end_ns)
     check = check_files(ledger, move_unreadable=not dry_run, within=whole, deep=refetch)
     task.notes.extend(check.notes)
@@ -239,6 +240,8 @@ async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink)
 
         return fetch
 
+    # Files of an older dccd's layout are brought to the current one before any write.
+    result.notes.extend(await asyncio.to_thread(upgrade_series, task.out, key))
     writer = SeriesWriter(task.out, key, native_symbol=market.native, version=__version__)
     try:
         for i, (s, e) in enumerate(task.ranges):

@@ -22,7 +22,8 @@ WEEK_NS = 7 * DAY_NS
 _MONDAY_OFFSET_NS = 4 * DAY_NS
 
 _UNIT_NS = {"s": NS, "m": MINUTE_NS, "h": HOUR_NS, "d": DAY_NS, "w": WEEK_NS}
-_SPAN_RE = re.compile(r"^([1-9][0-9]{0,3})([smhdwM])$")
+# "1mo" is accepted for a month too: it is how the dataset's span directories name months.
+_SPAN_RE = re.compile(r"^([1-9][0-9]{0,3})(mo|[smhdwM])$")
 
 
 def ns_to_datetime(ns: int) -> datetime:
@@ -114,7 +115,8 @@ def parse_time(text: str, *, now: int, what: str = "date", about: str | None = N
 
 @dataclass(frozen=True)
 class Span:
-    """A bar length such as ``1m``, ``4h``, ``1d``, ``1w`` or ``1M`` (calendar month)."""
+    """A bar length such as ``1m``, ``4h``, ``1d``, ``1w`` or ``1M`` (calendar month; ``1mo``
+    is read as ``1M``)."""
 
     code: str
     count: int
@@ -127,6 +129,8 @@ class Span:
             raise UnsupportedSpanError(
                 f"span {code!r} is not a span; write a count and a unit: s, m, h, d, w or M (month), e.g. 1m, 4h, 1d, 1M"
             )
+        if m.group(2) == "mo":
+            return cls(code=f"{m.group(1)}M", count=int(m.group(1)), unit="M")
         return cls(code=code.strip(), count=int(m.group(1)), unit=m.group(2))
 
     @property

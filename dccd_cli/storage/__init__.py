@@ -2,7 +2,8 @@
 
 ::
 
-    OUT/ohlc/exchange=binance/symbol=BTC-USDT/span=1h/2024-01.parquet     one file per UTC month
+    OUT/ohlc/exchange=binance/symbol=BTC-USDT/span=1h/2024-01.parquet     spans under a day: per UTC month
+    OUT/ohlc/exchange=binance/symbol=BTC-USDT/span=1d/2024.parquet        a day and longer: per UTC year
     OUT/ohlc/exchange=binance/symbol=BTC-USDT/span=1h/_coverage.json      the coverage ledger
     OUT/trades/exchange=binance/symbol=BTC-USDT/2024-01-15.parquet        one file per UTC day
 

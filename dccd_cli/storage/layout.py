@@ -2,8 +2,18 @@
 
 ::
 
-    OUT/ohlc/exchange=binance/symbol=BTC-USDT/span=1h/2024-01.parquet     one file per UTC month
+    OUT/ohlc/exchange=binance/symbol=BTC-USDT/span=1h/2024-01.parquet     spans under a day: a file per UTC month
+    OUT/ohlc/exchange=binance/symbol=BTC-USDT/span=1d/2024.parquet        a day and longer: a file per UTC year
+    OUT/ohlc/exchange=binance/symbol=BTC-USDT/span=1mo/2024.parquet       months: span value "1mo", not "1M"
     OUT/trades/exchange=binance/symbol=BTC-USDT/2024-01-15.parquet        one file per UTC day
+
+A series' key keeps the span as users write it (``1M``, also in the files' ``dccd.span``
+metadata and the ledger); only the directory value of a month span differs: ``1M`` and
+``1m`` differ by case alone, and on a case-insensitive filesystem (macOS' APFS, Windows'
+NTFS) ``span=1M`` and ``span=1m`` would be one directory holding two series' files. Months
+are written ``Nmo``, as Polars writes a month. Datasets of older dccd versions (monthly
+files of day+ spans, ``span=1M``) are read as they are and brought to this layout by
+``storage.upgrade`` before a series is next written.
 
 Every directory component is validated against a strict pattern before any path is built,
 so a symbol such as ``../../etc`` can never steer a write outside the dataset.
@@ -32,13 +42,11 @@ KINDS: tuple[Kind, ...] = ("ohlc", "trades")
 
 _EXCHANGE_RE = re.compile(r"[a-z0-9_]+")
 _SYMBOL_RE = re.compile(r"[A-Z0-9]{1,20}-[A-Z0-9]{1,20}")
-# Note: "1M" (month) and "1m" (minute) differ only by case. On a case-insensitive
-# filesystem (macOS' default APFS, Windows' NTFS) span=1M and span=1m would be the same
-# directory and the two series would be merged into each other's files. The directory
-# names are kept as the spans are written, because that is what users and the Hive
-# partition column show; storing both 1m and 1M of one symbol on such a filesystem is
-# unsupported.
 _SPAN_RE = re.compile(r"[1-9][0-9]{0,3}[smhdwM]")
+# A span's directory value: the span, except months: "1M" -> "1mo" (see the docstring).
+_MONTH_DIR_RE = re.compile(r"([1-9][0-9]{0,3})mo")
+# Spans of a day and longer: one file per UTC year (a month of 1d bars is ~30 rows).
+_YEARLY_UNITS = frozenset("dwM")
 
 LEDGER_NAME = "_coverage.json"
 LOCK_NAME = "_dccd.lock"
@@ -46,6 +54,7 @@ TEMP_PREFIX = ".dccd-"
 TEMP_SUFFIX = ".tmp"
 PARQUET_SUFFIX = ".parquet"
 
+_YEAR_FILE_RE = re.compile(r"([0-9]{4})\.parquet")
 _MONTH_FILE_RE = re.compile(r"([0-9]{4})-([0-9]{2})\.parquet")
 _DAY_FILE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\.parquet")
 
@@ -89,8 +98,13 @@ class SeriesKey:
         """The series' directory under the dataset root ``root`` (not created here)."""
         path = Path(root) / self.kind / f"exchange={self.exchange}" / f"symbol={self.symbol}"
         if self.span is not None:
-            path = path / f"span={self.span}"
+            path = path / f"span={span_dir_value(self.span)}"
         return path
+
+    @property
+    def yearly(self) -> bool:
+        """Whether this series is stored a file per UTC year (spans of a day and longer)."""
+        return self.span is not None and self.span[-1] in _YEARLY_UNITS
 
     @property
     def schema(self) -> pa.Schema:
@@ -111,6 +125,18 @@ class SeriesKey:
     def __str__(self) -> str:
         tail = f" {self.span}" if self.span else ""
         return f"{self.kind} {self.exchange} {self.symbol}{tail}"
+
+
+def span_dir_value(span: str) -> str:
+    """The Hive value of a span's directory: the span itself, months ``NM`` as ``Nmo``."""
+    return span[:-1] + "mo" if span.endswith("M") else span
+
+
+def span_from_dir_value(value: str) -> str:
+    """The span of a directory value: ``1mo`` -> ``1M``; others (``1h``, and an older
+    dccd's ``1M``) as they are."""
+    m = _MONTH_DIR_RE.fullmatch(value)
+    return f"{m[1]}M" if m else value
 
 
 def file_metadata(key: SeriesKey, *, native_symbol: str, version: str) -> Mapping[str, str]:
@@ -150,21 +176,36 @@ def _month(year: int, month: int) -> Partition:
     )
 
 
+def _year(year: int) -> Partition:
+    return Partition(_month_start(year, 1), _month_start(year + 1, 1), f"{year:04d}.parquet")
+
+
 def _day(day_index: int) -> Partition:
     start = day_index * DAY_NS
     return Partition(start, start + DAY_NS, ns_to_datetime(start).strftime("%Y-%m-%d") + ".parquet")
 
 
-def partition_for(kind: Kind, ts_ns: int) -> Partition:
-    """The partition (file) that holds a row with time ``ts_ns``: its UTC month or day."""
-    if kind == "trades":
+def partition_for(key: SeriesKey, ts_ns: int) -> Partition:
+    """The partition (file) of ``key`` that holds a row with time ``ts_ns``: its UTC day
+    (trades), year (spans of a day and longer) or month (shorter spans)."""
+    if key.kind == "trades":
         return _day(ts_ns // DAY_NS)
     dt = ns_to_datetime(ts_ns)
-    return _month(dt.year, dt.month)
+    return _year(dt.year) if key.yearly else _month(dt.year, dt.month)
+
+
+def is_current_name(key: SeriesKey, part: Partition) -> bool:
+    """Whether a file of ``part`` is named as this dccd names ``key``'s files (a month file
+    of a day+ span was written by an older version)."""
+    return part == partition_for(key, part.start_ns)
 
 
 def partition_from_name(kind: Kind, name: str) -> Partition | None:
-    """The partition a data file name stands for, or None if it is not one of ours."""
+    """The partition a data file name stands for, or None if it is not one of ours.
+
+    OHLC names are months and years alike: an older dccd wrote monthly files for every
+    span, and they are read until they are folded into yearly ones.
+    """
     if kind == "trades":
         m = _DAY_FILE_RE.fullmatch(name)
         if not m:
@@ -174,6 +215,9 @@ def partition_from_name(kind: Kind, name: str) -> Partition | None:
         except ValueError:
             return None
         return _day(datetime_to_ns(start) // DAY_NS)
+    y = _YEAR_FILE_RE.fullmatch(name)
+    if y:
+        return _year(int(y[1])) if int(y[1]) >= 1 else None
     m = _MONTH_FILE_RE.fullmatch(name)
     if not m or not 1 <= int(m[2]) <= 12 or int(m[1]) < 1:
         return None
@@ -214,7 +258,7 @@ def parse_series_dir(root: Path, directory: Path) -> SeriesKey | None:
             ex, sym, span = (
                 _hive_value(p, f) for p, f in zip(parts[1:], ("exchange", "symbol", "span"))
             )
-            return SeriesKey("ohlc", ex, sym, span)
+            return SeriesKey("ohlc", ex, sym, span_from_dir_value(span))
         if len(parts) == 3 and parts[0] == "trades":
             ex, sym = (_hive_value(p, f) for p, f in zip(parts[1:], ("exchange", "symbol")))
             return SeriesKey("trades", ex, sym)

@@ -22,18 +22,21 @@ from ..errors import StorageError
 from ..schema import ts_ns_column
 from ..timeutil import format_ns
 from ..tradeorder import in_trade_order, integer_ids, trade_order
-from .datafile import read_data_file
+from .datafile import merge_rows, read_data_file
 from .layout import (
     KINDS,
     LEDGER_NAME,
     SeriesKey,
     file_metadata,
+    is_current_name,
     parse_series_dir,
     partition_files,
+    partition_for,
     partition_from_name,
 )
 from .ledger import Interval, Ledger, normalize
 from .manifest import FileEntry, id_bounds
+from .upgrade import series_dirs
 
 
 def read_series(
@@ -47,7 +50,15 @@ def read_series(
     lo = start_ns if start_ns is not None else -(1 << 63)
     hi = end_ns if end_ns is not None else (1 << 63) - 1
     tables: list[pa.Table] = []
-    for part, path in partition_files(key.kind, key.dir(root)):
+    # Files of an older layout (a month file of a day+ span, a span=1M directory) until
+    # the next write folds them: read first, so that the current files' rows win.
+    dirs = series_dirs(root, key)
+    files = sorted(
+        (d == dirs[0] and is_current_name(key, part), part, path)
+        for d in dirs
+        for part, path in partition_files(key.kind, d)
+    )
+    for _, part, path in files:
         if part.end_ns <= lo or part.start_ns >= hi:
             continue  # file names tell the range: no need to open files outside it
         table = read_data_file(path, key)
@@ -60,6 +71,8 @@ def read_series(
     if not tables:
         return key.schema.empty_table()
     result = pa.concat_tables(tables).combine_chunks()
+    if not all(current for current, _, _ in files):
+        return merge_rows(key, None, result)[0]  # unique, sorted; later files win
     ts = ts_ns_column(result).to_numpy()
     if len(ts) > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
         # Files are sorted and in time order, so this only runs on a damaged dataset.
@@ -100,7 +113,8 @@ def list_series(root: Path) -> list[SeriesKey]:
                     key = parse_series_dir(root, directory)
                     if key is not None and _has_series_files(directory, key):
                         found.append(key)
-    return sorted(found, key=lambda k: (k.kind, k.exchange, k.symbol, k.span or ""))
+    # An older dccd's span=1M and the current span=1mo are one series.
+    return sorted(set(found), key=lambda k: (k.kind, k.exchange, k.symbol, k.span or ""))
 
 
 def _count_inside(ts: npt.NDArray[np.int64], intervals: list[Interval]) -> int:
@@ -250,21 +264,42 @@ def verify_series(root: Path, key: SeriesKey) -> list[str]:
     Checks each file's name, schema, metadata, row order, uniqueness and period, the
     ledger's form, that the ledger claims every stored row, and that each file holds what
     the ledger's manifest recorded of it (rows, ts and id bounds; none missing, none
-    unrecorded).
+    unrecorded). Files of an older dccd's layout are valid until the next download
+    folds them (``storage.upgrade``), unless they repeat the current files' rows.
     """
-    directory = key.dir(root)
-    if not directory.is_dir():
-        return [f"{directory}: no such series directory"]
+    dirs = [d for d in series_dirs(root, key) if d.is_dir()]
+    if not dirs:
+        return [f"{key.dir(root)}: no such series directory"]
     problems: list[str] = []
+    if len(dirs) > 1:
+        problems.append(f"{dirs[1].name}: an older dccd's directory beside {dirs[0].name}; "
+                        "the next download of the series merges it")
+    for directory in dirs:
+        problems.extend(_verify_dir(directory, key))
+    return problems
+
+
+def _verify_dir(directory: Path, key: SeriesKey) -> list[str]:
+    problems: list[str] = []
+    if key.kind == "trades":
+        pattern = "YYYY-MM-DD.parquet"
+    else:
+        pattern = "YYYY.parquet" if key.yearly else "YYYY-MM.parquet"
+    files = partition_files(key.kind, directory)
+    current = {part for part, _ in files if is_current_name(key, part)}
     for entry in sorted(directory.iterdir()):
         if entry.name.startswith((".", "_")):
             continue  # ledger, lock and temporaries; dataset readers skip them too
-        if not entry.is_file() or partition_from_name(key.kind, entry.name) is None:
-            pattern = "YYYY-MM.parquet" if key.kind == "ohlc" else "YYYY-MM-DD.parquet"
+        part = partition_from_name(key.kind, entry.name) if entry.is_file() else None
+        if part is None or (not is_current_name(key, part) and not key.yearly):
             problems.append(f"{entry.name}: not a data file of this series (expected {pattern})")
+        elif not is_current_name(key, part) and partition_for(key, part.start_ns) in current:
+            year = partition_for(key, part.start_ns).name
+            problems.append(f"{entry.name}: an older dccd's monthly file beside {year}, left by "
+                            "an interrupted upgrade; the next download folds it in")
     ledger, ledger_problems = _verify_ledger_file(directory, key)
     problems.extend(ledger_problems)
     problems.extend(_verify_manifest(directory, ledger))
-    for part, path in partition_files(key.kind, directory):
+    for part, path in files:
         problems.extend(_verify_file(path, key, part.start_ns, part.end_ns, ledger))
     return problems

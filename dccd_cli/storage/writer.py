@@ -1,10 +1,12 @@
 """The streaming writer: paginator pieces in, partitioned, deduplicated Parquet files out.
 
 ``SeriesWriter`` takes the pieces of one series in time order (``Chunk`` with rows,
-``FailedRange`` without) and buffers rows per partition (UTC month for OHLC, UTC day for
-trades). A partition is merged into its file as soon as the pieces have moved past its end,
-so memory holds about one partition plus the chunk being added, however long the range;
-a day of trades streams to disk a row group at a time (``storage.daystream``).
+``FailedRange`` without) and buffers rows per partition (UTC day for trades; for OHLC the UTC
+month, or year for spans of a day and longer). A partition is merged into its file as soon as
+the pieces have moved past its end, so memory holds about one partition plus the chunk being
+added, however long the range; a day of trades streams to disk a row group at a time
+(``storage.daystream``). Monthly files an older dccd wrote for a day+ span are folded into
+their year's file at the first write (``storage.upgrade``).
 
 Each partition write re-reads the existing file under the series lock, merges (the newer
 fetch wins on a key conflict: a late correction, or a stored unfinished bar replaced by
@@ -54,6 +56,7 @@ from .daystream import DayStream, stream_for
 from .layout import Partition, SeriesKey, file_metadata, partition_files, partition_for
 from .ledger import FailedInterval, Interval, Ledger, intersect, normalize, subtract, union
 from .manifest import FileEntry, footer_entry, table_entry
+from .upgrade import fold_monthly_files
 
 log = logging.getLogger("dccd.storage")
 
@@ -296,7 +299,7 @@ class SeriesWriter:
             self._buffer.get(last.partition.start_ns) is last
         ):
             return last  # the usual case: the next page of the partition being filled
-        part = partition_for(self.key.kind, ts)
+        part = partition_for(self.key, ts)
         pending = self._buffer.get(part.start_ns)
         if pending is None:
             pending = self._buffer[part.start_ns] = _Pending(part, ts)
@@ -323,6 +326,7 @@ class SeriesWriter:
         with series_lock(self.directory):
             if not self._cleaned:
                 clean_stale_temps(self.directory)
+                fold_monthly_files(self.key, self.directory)  # an older dccd's layout
                 self._cleaned = True
             for pending in pendings:
                 self._write_partition(pending)
