@@ -100,7 +100,8 @@ class BitstampAdapter(Adapter):
         # 'now'; 23 h keeps the clamped start inside it with an hour to spare.
         recent_ns=23 * HOUR_NS,
         note=(
-            "Bitstamp serves trades over REST for the last 24 hours only, as one list; "
+            "Bitstamp serves trades over REST as one list of the last 24 hours (dccd takes 23 of "
+            "them: the list moves on while a run works); "
             "`dccd stream bitstamp SYMBOL` records live trades from now on."
         ),
     )

@@ -47,9 +47,10 @@ _RATE_LIMIT_WAIT_S = 5.0
 _RATE_LIMITED = ("EAPI:Rate limit exceeded", "EGeneral:Too many requests", "EService:Throttled")
 _THROTTLED_UNTIL = re.compile(r"EService:Throttled:\s*(\d+)")
 
-_NOTE = ("Kraken's REST API serves only the 720 most recent bars of each interval. For older "
-         "history use Kraken's downloadable OHLCVT files (support.kraken.com, 'Downloadable "
-         "historical OHLCVT data') or its full trade history: `dccd trades kraken ...`.")
+_NOTE = ("Kraken's REST API serves only its 720 most recent bars of each interval, the last "
+         "one still forming. For older history use Kraken's downloadable OHLCVT files "
+         "(support.kraken.com, 'Downloadable historical OHLCVT data') or its full trade "
+         "history: `dccd trades kraken ...`.")
 
 
 def _columns(rows: list[Any], width: int, what: str) -> list[tuple[Any, ...]]:
@@ -88,9 +89,10 @@ class KrakenAdapter(Adapter):
     rate_limit = RateLimit(capacity=60, window_s=60)
     ohlc = Capability(
         kind="ohlc", max_per_request=_RECENT, page_direction="forward", spans=_INTERVALS,
-        # One bar short of the 720 Kraken keeps: the oldest one rolls off when a new bar
-        # opens between our clock reading and the request.
-        history="recent", recent_bars=_RECENT - 1, note=_NOTE,
+        # Of the 720 entries Kraken keeps, the last is still forming (not stored) and the
+        # oldest rolls off when a new bar opens between our clock reading and the request:
+        # 718 finished bars can be fetched.
+        history="recent", recent_bars=_RECENT - 2, note=_NOTE,
     )
     trades = Capability(kind="trades", max_per_request=_MAX_TRADES, page_direction="forward")
 

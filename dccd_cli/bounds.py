@@ -37,25 +37,20 @@ async def exchange_now(adapter: Adapter) -> int:
 
 
 def _limit_history(cap: Capability, span: Span | None, start: int, now: int, series: SeriesResult) -> int:
-    """Clamp a start to what a recent-only exchange serves, saying so; refuse if nothing is."""
-    if cap.history == "full":
+    """Clamp a start to what a recent-only exchange serves, saying so; refuse if nothing is.
+
+    The limit is the adapter's one declaration (``Capability.earliest_ns``/``history_text``),
+    the same the README's table and ``dccd exchanges`` show.
+    """
+    earliest = cap.earliest_ns(span, now)
+    if earliest is None or start >= earliest:
         return start
-    earliest = start
-    if cap.recent_bars is not None and span is not None:
-        earliest = span.add(span.floor(now), -(cap.recent_bars - 1))
-    elif cap.recent_ns is not None:
-        earliest = now - cap.recent_ns
-    if start >= earliest:
-        return start
+    what = f"{series.kind}{' ' + span.code if span else ''}"
+    served = f"{series.exchange} serves {what} over REST for {cap.history_text} only, from {format_ns(earliest)}"
     if series.end_ns <= earliest:
-        raise UnsupportedRangeError(
-            f"{series.exchange} serves {series.kind} only from {format_ns(earliest)} over REST; "
-            f"the range asked ends before that. {cap.note}".strip()
-        )
-    series.notes.append(
-        f"{series.exchange} serves {series.kind} only from {format_ns(earliest)}; "
-        f"{format_ns(start)}..{format_ns(earliest)} cannot be fetched. {cap.note}".strip()
-    )
+        raise UnsupportedRangeError(f"{served}; the range asked ends before that. {cap.note}".strip())
+    series.notes.append(f"{served}: {format_ns(start)}..{format_ns(earliest)} cannot be fetched. "
+                        f"{cap.note}".strip())
     return earliest
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import pyarrow as pa
 
 from .errors import DccdError, UnsupportedRangeError
+from .timeutil import DAY_NS, HOUR_NS, NS, Span
 
 if TYPE_CHECKING:
     from .http import AsyncHTTPClient
@@ -55,7 +56,11 @@ class Capability:
     # Unified span code -> the exchange's own code (OHLC only), e.g. {"1h": "1h"} or {"1h": "60"}.
     spans: Mapping[str, str] = field(default_factory=dict)
     history: History = "full"
-    # For recent-only history: how far back the exchange serves, in ns, or in bars (OHLC).
+    # Recent-only history, as what a user gets: the last ``recent_bars`` finished bars
+    # (OHLC), or the ``recent_ns`` before the exchange's now. The adapter derives them from
+    # the exchange's own figure, less any slack it keeps, and says how. This is the one
+    # declaration of the limit: the README's table, ``dccd exchanges`` and the errors and
+    # notes of a run all come from it (``history_text``, ``earliest_ns``).
     recent_ns: int | None = None
     recent_bars: int | None = None
     # How many requests of this kind may be in flight at once for one series.
@@ -65,6 +70,31 @@ class Capability:
     # Trades only: ids are consecutive integers and the trades cursor is the id to continue
     # from (Binance aggTrades ``fromId``), so a missing stretch can be seen and fetched by id.
     dense_ids: bool = False
+
+    def earliest_ns(self, span: Span | None, now: int) -> int | None:
+        """The first instant this kind can be fetched from when the exchange's clock reads
+        ``now``; None for full history. A time limit is rounded up to a whole second."""
+        if self.history == "full":
+            return None
+        if self.recent_bars is not None and span is not None:
+            return span.add(span.floor(now), -self.recent_bars)
+        if self.recent_ns is not None:
+            return -(-(now - self.recent_ns) // NS) * NS
+        return None
+
+    @property
+    def history_text(self) -> str:
+        """How much history the exchange serves over REST: ``full``, ``the last 718 finished
+        bars``, ``the last 23 hours``, ``the last 89 days``."""
+        if self.history == "full":
+            return "full"
+        if self.recent_bars is not None:
+            return f"the last {self.recent_bars} finished bars"
+        if self.recent_ns is not None:
+            if self.recent_ns % DAY_NS == 0:
+                return f"the last {self.recent_ns // DAY_NS} days"
+            return f"the last {self.recent_ns / HOUR_NS:g} hours"
+        return "recent only"
 
 
 @dataclass(frozen=True)
@@ -164,6 +194,14 @@ class Adapter:
         return cls.ohlc if kind == "ohlc" else cls.trades if kind == "trades" else None
 
     @classmethod
+    def history_summary(cls) -> str:
+        """History over REST per kind, as the README's table and ``dccd exchanges`` print
+        it: ``OHLC full; trades the last 23 hours``."""
+        parts = [f"OHLC {cls.ohlc.history_text}" if cls.ohlc else "OHLC none",
+                 f"trades {cls.trades.history_text}" if cls.trades else "trades none"]
+        return "; ".join(parts)
+
+    @classmethod
     def describe(cls) -> dict[str, Any]:
         """Capabilities as plain data, for ``dccd exchanges``."""
 
@@ -176,8 +214,9 @@ class Adapter:
                 "weight": c.weight,
                 "spans": list(c.spans),
                 "history": c.history,
+                "history_text": c.history_text,
                 "recent_bars": c.recent_bars,
-                "recent_days": None if c.recent_ns is None else c.recent_ns / 86_400e9,
+                "recent_seconds": None if c.recent_ns is None else c.recent_ns // NS,
                 "note": c.note,
             }
 
@@ -186,6 +225,7 @@ class Adapter:
             "title": cls.title,
             "base_url": cls.default_base_url,
             "rate_limit": {"capacity": cls.rate_limit.capacity, "window_s": cls.rate_limit.window_s},
+            "history": cls.history_summary(),
             "ohlc": cap(cls.ohlc),
             "trades": cap(cls.trades),
             "unsupported": dict(cls.unsupported),

@@ -81,10 +81,6 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _age(days: float) -> str:
-    return f"{days * 24:.0f} hours" if days < 2 else f"{days:.0f} days"
-
-
 def _summary_line(s: SeriesResult) -> str:
     if s.error:
         return f"{s.label}: FAILED: {s.error}"
@@ -282,18 +278,13 @@ def render_exchanges(described: list[dict[str, Any]], *, json_mode: bool, stdout
         print_json(described, out)
         return
     table = Table(title="Supported exchanges")
-    for col in ("exchange", "ohlc spans", "bars/request", "trades", "rate limit", "history"):
+    for col in ("exchange", "ohlc spans", "bars/request", "trades", "rate limit"):
         table.add_column(col)
+    table.add_column("history over REST", no_wrap=True)
     for d in described:
         o, t = d["ohlc"], d["trades"]
         rl = d["rate_limit"]
-        history = []
-        if o:
-            history.append("ohlc: full" if o["history"] == "full" else f"ohlc: last {o['recent_bars']} bars")
-        if t:
-            history.append("trades: full" if t["history"] == "full" else f"trades: last {_age(t['recent_days'])}")
-        else:
-            history.append("trades: none over REST")
+        history = d["history"].split("; ")  # the adapters' one declaration (Adapter.history_summary)
         table.add_row(
             f"{d['name']}\n{d['title']}",
             " ".join(o["spans"]) if o else "-",
