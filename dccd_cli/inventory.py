@@ -45,7 +45,7 @@ from .storage.filecheck import check_files
 from .storage.layout import partition_files
 from .storage.ledger import intersect, normalize, subtract, total, union
 from .storage.upgrade import series_dirs, stored_ledger
-from .timeutil import DAY_NS, Span, datetime_to_ns, format_ns
+from .timeutil import DAY_NS, Span, datetime_to_ns, format_ns, json_time
 
 MINUTE = Span.parse("1m")
 MAX_LISTED = 1000  # no-data stretches listed per series in JSON (all are counted)
@@ -96,7 +96,7 @@ class Stretch:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"start": format_ns(self.start_ns), "end": format_ns(self.end_ns),
+        doc: dict[str, Any] = {"start": json_time(self.start_ns), "end": json_time(self.end_ns),
                                "reason": self.reason}
         if self.error is not None:
             doc["error"] = self.error
@@ -135,7 +135,7 @@ class SeriesInventory:
 
     def to_json(self) -> dict[str, Any]:
         def ts(ns: int | None) -> str | None:
-            return None if ns is None else format_ns(ns)
+            return None if ns is None else json_time(ns)
 
         doc: dict[str, Any] = {
             "kind": self.key.kind, "exchange": self.key.exchange, "symbol": self.key.symbol,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .capability import Market
-from .timeutil import format_ns
+from .timeutil import json_time
 
 
 @dataclass
@@ -16,7 +16,7 @@ class FailedSpan:
     error: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"start": format_ns(self.start_ns), "end": format_ns(self.end_ns), "error": self.error}
+        return {"start": json_time(self.start_ns), "end": json_time(self.end_ns), "error": self.error}
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Gap:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"start": format_ns(self.start_ns), "end": format_ns(self.end_ns),
+        return {"start": json_time(self.start_ns), "end": json_time(self.end_ns),
                 "reason": self.reason, "error": self.error}
 
 
@@ -124,14 +124,14 @@ class SeriesResult:
             "native_symbol": self.native_symbol,
             "kind": self.kind,
             "span": self.span,
-            "start": format_ns(self.start_ns),
-            "end": format_ns(self.end_ns),
+            "start": json_time(self.start_ns),
+            "end": json_time(self.end_ns),
             "rows_added": self.rows_added,
             "rows_written": self.rows_written,
             "requests": self.requests,
             "retries": self.retries,
             "rate_limited": self.rate_limited,
-            "fetched": [{"start": format_ns(a), "end": format_ns(b)} for a, b in self.fetched],
+            "fetched": [{"start": json_time(a), "end": json_time(b)} for a, b in self.fetched],
             "empty_bars": self.empty_bars,
             "gaps": [g.to_json() for g in self.gaps],
             "files": self.files,
@@ -277,7 +277,7 @@ class MarketsResult:
             "error": None,
             "markets": [
                 {"symbol": m.symbol, "native_symbol": m.native, "base": m.base, "quote": m.quote,
-                 "listed": format_ns(m.listed_ns) if m.listed_ns is not None else None}
+                 "listed": json_time(m.listed_ns) if m.listed_ns is not None else None}
                 for m in self.markets
             ],
         }

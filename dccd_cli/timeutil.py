@@ -37,16 +37,37 @@ def datetime_to_ns(dt: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * NS + delta.microseconds * 1000
 
 
+def _fraction(ns: int) -> str:
+    """The sub-second part, as few digit groups as the instant needs: '', .123, .123456,
+    .123456789 (the nanoseconds themselves, not a float's rounding of them)."""
+    frac = ns % NS
+    if frac == 0:
+        return ""
+    if frac % MS == 0:
+        return f".{frac // MS:03d}"
+    if frac % 1000 == 0:
+        return f".{frac // 1000:06d}"
+    return f".{frac:09d}"
+
+
 def format_ns(ns: int) -> str:
-    """ISO-8601 in UTC, as short as the instant allows: ``2024-01-01``, ``2024-01-01T10:00Z``."""
+    """An instant for people: ISO 8601 in UTC, as short as it allows — ``2024-01-01``,
+    ``2024-01-01T10:00Z``, ``2024-01-01T10:00:05Z``; sub-second digits only when the instant
+    has them (``...T10:00:05.250Z``)."""
     dt = ns_to_datetime(ns)
     if ns % DAY_NS == 0:
         return dt.strftime("%Y-%m-%d")
     if ns % MINUTE_NS == 0:
         return dt.strftime("%Y-%m-%dT%H:%MZ")
-    if ns % NS == 0:
-        return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(ns) + "Z"
+
+
+def json_time(ns: int) -> str:
+    """An instant in JSON output: always ISO 8601 UTC to the second with ``Z``
+    (``2024-01-01T00:00:00Z``), plus sub-second digits when it has them
+    (``2024-01-01T00:00:00.250Z``). One format in every command's ``--json``, so that a
+    consumer parses one shape (Python's ``datetime.fromisoformat`` reads it from 3.11)."""
+    return ns_to_datetime(ns).strftime("%Y-%m-%dT%H:%M:%S") + _fraction(ns) + "Z"
 
 
 def now_ns() -> int:

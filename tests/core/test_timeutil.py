@@ -3,7 +3,17 @@ from datetime import UTC, datetime
 import pytest
 
 from dccd_cli.errors import BadDateError, UnsupportedSpanError
-from dccd_cli.timeutil import DAY_NS, HOUR_NS, NS, Span, datetime_to_ns, format_ns, parse_time
+from dccd_cli.timeutil import (
+    DAY_NS,
+    HOUR_NS,
+    MS,
+    NS,
+    Span,
+    datetime_to_ns,
+    format_ns,
+    json_time,
+    parse_time,
+)
 
 NOW = datetime_to_ns(datetime(2024, 6, 15, 12, 30, tzinfo=UTC))
 
@@ -70,3 +80,16 @@ def test_format_ns_is_short_and_exact() -> None:
     assert format_ns(ns(2024, 1, 1)) == "2024-01-01"
     assert format_ns(ns(2024, 1, 1, 10, 30)) == "2024-01-01T10:30Z"
     assert format_ns(ns(2024, 1, 1) + 5 * NS) == "2024-01-01T00:00:05Z"
+    # Sub-second digits only as many as the instant has, and the nanoseconds exact.
+    assert format_ns(ns(2024, 1, 1) + 5 * NS + 250 * MS) == "2024-01-01T00:00:05.250Z"
+    assert format_ns(ns(2024, 1, 1) + 5 * NS + 250_001_000) == "2024-01-01T00:00:05.250001Z"
+    assert format_ns(ns(2024, 1, 1) + 5 * NS + 7) == "2024-01-01T00:00:05.000000007Z"
+
+
+def test_json_time_is_one_format_whatever_the_instant() -> None:
+    assert json_time(ns(2024, 1, 1)) == "2024-01-01T00:00:00Z"
+    assert json_time(ns(2024, 1, 1, 10, 30)) == "2024-01-01T10:30:00Z"
+    assert json_time(ns(2024, 1, 1) + 5 * NS + 250 * MS) == "2024-01-01T00:00:05.250Z"
+    assert json_time(ns(2024, 1, 1) + 7) == "2024-01-01T00:00:00.000000007Z"
+    for t in (ns(2024, 1, 1), ns(2024, 2, 29, 23, 59) + 123_456_789):
+        assert parse_time(json_time(t), now=0) // 1000 == t // 1000  # reads back (datetime: µs)

@@ -126,9 +126,9 @@ def test_cli_json_lists_every_field_the_issue_names(emulator: EmulatorServer, tm
     (s,) = doc["series"]
     assert {k: s[k] for k in ("exchange", "symbol", "kind", "span", "first", "last", "rows", "files")} == {
         "exchange": "binance", "symbol": "BTC-USDT", "kind": "ohlc", "span": "1h",
-        "first": "2024-02-20", "last": "2024-02-21T23:00Z", "rows": 48, "files": 1}
+        "first": "2024-02-20T00:00:00Z", "last": "2024-02-21T23:00:00Z", "rows": 48, "files": 1}
     assert s["bytes"] > 0 and s["coverage_pct"] == 100 and s["gaps"] == []
-    assert s["range"] == {"start": "2024-02-20", "end": "2024-02-22"}
+    assert s["range"] == {"start": "2024-02-20T00:00:00Z", "end": "2024-02-22T00:00:00Z"}
     assert s["strip"] == "█" * 60 and doc["legend"]["E"] == "no data at the exchange"
     r = run_cli("inventory", str(out), "--width", "20", "--ascii")
     assert r.code == 0 and "#" * 20 in r.stdout and r.stdout.isascii()

@@ -114,10 +114,10 @@ def test_first_fills_second_fetches_only_the_overlap_a_day_later_adds_that_day(t
         assert code == 0, stderr
         got = by_label(second)
         assert {k: s["fetched"] for k, s in got.items()} == {
-            "binance BTC-USDT ohlc 1h": [{"start": "2024-02-29T21:00Z", "end": "2024-03-01"}],
-            "binance ETH-USDT ohlc 1h": [{"start": "2024-02-29T21:00Z", "end": "2024-03-01"}],
-            "binance BTC-USDT trades None": [{"start": "2024-03-01T00:29Z", "end": "2024-03-01T00:30Z"}],
-            "coinbase SOL-EUR ohlc 1m": [{"start": "2024-03-01T00:27Z", "end": "2024-03-01T00:30Z"}],
+            "binance BTC-USDT ohlc 1h": [{"start": "2024-02-29T21:00:00Z", "end": "2024-03-01T00:00:00Z"}],
+            "binance ETH-USDT ohlc 1h": [{"start": "2024-02-29T21:00:00Z", "end": "2024-03-01T00:00:00Z"}],
+            "binance BTC-USDT trades None": [{"start": "2024-03-01T00:29:00Z", "end": "2024-03-01T00:30:00Z"}],
+            "coinbase SOL-EUR ohlc 1m": [{"start": "2024-03-01T00:27:00Z", "end": "2024-03-01T00:30:00Z"}],
         }
         assert all(s["rows_added"] == 0 and s["files"] == [] for s in got.values())
         assert got["binance BTC-USDT ohlc 1h"]["requests"] == 1
@@ -139,7 +139,7 @@ def test_first_fills_second_fetches_only_the_overlap_a_day_later_adds_that_day(t
         assert got["coinbase SOL-EUR ohlc 1m"]["rows_added"] == len(
             market.bars("SOL-EUR", M1, FROZEN_NOW, M1.floor(later), later, empty=False).open_ns)
         assert got["binance BTC-USDT ohlc 1h"]["fetched"] == [
-            {"start": "2024-02-29T21:00Z", "end": "2024-03-02"}]
+            {"start": "2024-02-29T21:00:00Z", "end": "2024-03-02T00:00:00Z"}]
 
     # The dataset is exactly the venue's: 1h bars from the first run's start to the new end.
     ohlc = stored(out, "ohlc").filter(pa.compute.equal(pa.compute.field("span"), "1h"))
@@ -266,7 +266,7 @@ base_url = "{emu.venue_url('coinbase')}"
     banned, quiet = inv["binance"], inv["coinbase"]
     assert banned["coverage_pct"] < 100 and banned["no_data"]["count"] == 0
     assert [g["reason"] for g in banned["gaps"]] == ["failed"] and "banned" in banned["gaps"][0]["error"]
-    assert banned["gaps"][0]["end"] == "2024-03-01T00:30Z"
+    assert banned["gaps"][0]["end"] == "2024-03-01T00:30:00Z"
     assert quiet["coverage_pct"] == 100 and quiet["gaps"] == []
     assert quiet["no_data"]["count"] > 1000 and quiet["no_data"]["stretches"] > 1
     assert set(quiet["strip"]) <= {"░", "▒", "█"} and "░" in quiet["strip"]
