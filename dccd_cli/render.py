@@ -81,13 +81,22 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def _range_text(s: SeriesResult) -> str:
+    """The range a series fetched: the ranges themselves when they are not the whole range
+    asked (a resume, a sync's new bars and overlap), so the summary says what was fetched."""
+    asked = f"{format_ns(s.start_ns)}..{format_ns(s.end_ns)}"
+    if not s.fetched or s.fetched == [(s.start_ns, s.end_ns)]:
+        return asked
+    return f"fetched {_ranges(s)} of {asked}"
+
+
 def _summary_line(s: SeriesResult) -> str:
     if s.error:
         return f"{s.label}: FAILED: {s.error}"
     if s.already_stored:
         return f"{s.label}: already stored {format_ns(s.start_ns)}..{format_ns(s.end_ns)}, nothing to fetch"
     text = (
-        f"{s.label}: {s.rows_added} rows added ({format_ns(s.start_ns)}..{format_ns(s.end_ns)}), "
+        f"{s.label}: {s.rows_added} rows added ({_range_text(s)}), "
         f"{_n(s.requests, 'request')}, {_n(len(s.files), 'file')}"
     )
     if s.empty_bars:
