@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -138,6 +139,12 @@ def trades(
               end=end, base_url=base_url, refetch=refetch, dry_run=dry_run)
 
 
+def example_job_file() -> str:
+    """The commented job file ``dccd sync --example`` prints: package data, so it is there
+    for users who installed dccd without the repository (its jobs are configs/daily.toml's)."""
+    return resources.files("dccd_cli").joinpath("sync_example.toml").read_text(encoding="utf-8")
+
+
 def _base_urls(pairs: list[str] | None) -> dict[str, str]:
     urls: dict[str, str] = {}
     for pair in pairs or []:
@@ -163,10 +170,14 @@ def sync(
     emulate: EmulateOpt = False,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
+    example: Annotated[bool, typer.Option("--example", help="Print a commented example job file (dccd sync --example > sync.toml) and exit.")] = False,
 ) -> None:
     """Run the jobs of a TOML file incrementally: only what is not stored yet, plus an
     overlap of the newest bars. Exit 0 all fetched; 1 some series failed; 2 bad file;
     75 the dataset is locked by another sync (--no-wait)."""
+    if example:
+        sys.stdout.write(example_job_file())
+        raise typer.Exit(0)
     configure_logging(quiet=quiet)
     with reported("sync", json_mode, series=[]) as done:
         opts = SyncOptions(config=config or default_sync_file(), default_out=default_out(),
