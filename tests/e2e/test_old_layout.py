@@ -32,7 +32,8 @@ def download(emulator: EmulatorServer, out: Path, span: str, end: str) -> dict[s
 
 
 def write_the_old_way(out: Path, span: str) -> None:
-    """What an older dccd left: a file per UTC month, months in span=NM."""
+    """What an older dccd left: a file per UTC month, months in span=NM, a ledger of
+    ranges only (version 1)."""
     key = SeriesKey("ohlc", "binance", "BTC-USDT", span)
     new = key.dir(out)
     rows = read_series(out, key)
@@ -43,6 +44,9 @@ def write_the_old_way(out: Path, span: str) -> None:
     for month in sorted(set(months)):
         mask = pa.array([m == month for m in months])
         pq.write_table(rows.filter(mask).replace_schema_metadata(meta), new / f"{month}.parquet")
+    ledger = json.loads((new / "_coverage.json").read_text())  # version 1: no manifest
+    old = {k: ledger[k] for k in ("format", "series", "fetched", "failed")}
+    (new / "_coverage.json").write_text(json.dumps({**old, "version": 1}))
     if span.endswith("M"):
         new.rename(new.with_name(f"span={span}"))
 
