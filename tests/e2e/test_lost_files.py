@@ -49,7 +49,7 @@ def test_a_deleted_month_file_is_named_by_verify_and_fetched_again(
     # The hole is a missing file, never "no data at the exchange".
     assert series["no_data"]["count"] == 0
     assert [(g["start"], g["end"], g["reason"]) for g in series["gaps"]] == [
-        ("2024-01-01", "2024-02-01", "file missing")]
+        ("2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "file missing")]
 
     again = _download(url, out, "ohlc", "ETH-USDT", *OHLC)
     assert again["requests"] > 0 and again["rows_added"] == 744
