@@ -2,9 +2,13 @@
 means for one series of one exchange, in ns.
 
 The exchange's clock, not this machine's, decides: it reads relative dates and ``now``,
-and says which bar is still forming (not stored unless asked). A range with nothing in it
-is a BadDateError that quotes the dates as given; a recent-only exchange's range is
-clamped to what it serves, with a note, or refused when nothing of it is served.
+and says which bar is still forming (not stored unless asked). For OHLC a range holds the
+bars whose *open* lies in ``[start, end)`` (ccxt's ``since`` and freqtrade's timeranges
+mean the same): a START inside a bar moves to the next bar open, an END inside a bar to
+that bar's close. A range with nothing in it is a BadDateError that quotes the dates as
+given; a recent-only exchange's range (``Capability.earliest_ns``) is clamped to what it
+serves, or refused when nothing of it is served. The notes say each of these, and when a
+range begins before the market's listing.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 from .capability import Adapter, Capability, Market
 from .errors import BadDateError, UnsupportedRangeError
 from .results import SeriesResult
-from .timeutil import Span, as_typed, format_ns, now_ns, parse_time, reads_clock
+from .timeutil import DAY_NS, Span, as_typed, format_ns, now_ns, parse_time, reads_clock
 
 log = logging.getLogger("dccd.job")
 
@@ -36,7 +40,7 @@ async def exchange_now(adapter: Adapter) -> int:
     return now
 
 
-def _limit_history(cap: Capability, span: Span | None, start: int, now: int, series: SeriesResult) -> int:
+def limit_history(cap: Capability, span: Span | None, start: int, now: int, series: SeriesResult) -> int:
     """Clamp a start to what a recent-only exchange serves, saying so; refuse if nothing is.
 
     The limit is the adapter's one declaration (``Capability.earliest_ns``/``history_text``),
@@ -72,12 +76,17 @@ async def bound_series(
     ``start`` and ``end`` are as the user wrote them, relative ones read against
     ``server_now`` (the exchange's clock, never this machine's); ``names`` says how the
     user gave them (``--start``, or ``start`` in a sync file), for messages that quote them.
-    None when the exchange has no data at all for the market (``start = origin``). Bars
-    still forming at the exchange's now are left out unless ``include_partial``; for OHLC
-    the range is snapped to the bar grid, so it holds whole bars only. A range with nothing
-    in it raises BadDateError; one entirely before a recent-only exchange's history,
+    None when the exchange has no data at all for the market (``start = origin``). For
+    OHLC the range holds the bars whose open lies in ``[start, end)``: START inside a bar
+    moves to the next bar open, END inside a bar to its close; bars still forming at the
+    exchange's now are left out unless ``include_partial``. The notes say when the range
+    was snapped, begins before the market's listing, or when ``origin`` is clipped by how
+    far back a recent-only exchange serves. A range with nothing in it raises
+    BadDateError; one entirely before a recent-only exchange's history,
     UnsupportedRangeError.
     """
+    notes: list[str] = []
+    origin = start == "origin"
     first = (
         await adapter.first_data_ns(market, kind, span.code if span else None)
         if start == "origin"
@@ -92,8 +101,17 @@ async def bound_series(
     raw_first = first
     if span is not None:
         first = span.ceil(first)
-        if not include_partial:
-            last = span.floor(last)  # a bar that closes after END is not in [START, END)
+        if first != raw_first and not origin:
+            notes.append(f"start {format_ns(raw_first)} is inside a {span.code} bar: the range "
+                         f"starts at the next bar open, {format_ns(first)} (a range holds the "
+                         "bars that open in [start, end))")
+        if asked is not None:  # the bar END falls inside opens before it: it is in the range
+            last = min(span.ceil(asked), limit)
+            if asked != span.ceil(asked) and last == span.ceil(asked):
+                notes.append(f"end {format_ns(asked)} is inside the {span.code} bar opening "
+                             f"{format_ns(span.floor(asked))}, which is included: the range "
+                             f"ends at its close, {format_ns(last)} (a range holds the bars "
+                             "that open in [start, end))")
     if first >= last:
         said_start = as_typed(names[0], start)
         if start == "origin" or reads_clock(start):
@@ -109,11 +127,37 @@ async def bound_series(
                 said_end += f" (its {span} bar open since {format_ns(limit)} is not finished)"
         what = f"{market.symbol} {span}" if span is not None else market.symbol
         if raw_first < (limit if asked is None else min(asked, limit)):
-            raise BadDateError(f"nothing to fetch for {what}: no whole {span} bar from {said_start} "
-                               f"to {said_end}", about="start")
+            raise BadDateError(f"nothing to fetch for {what}: no finished {span} bar opens from "
+                               f"{said_start} to {said_end}", about="start")
         raise BadDateError(f"nothing to fetch for {what}: {said_start} is not before {said_end}",
                            about="start")
+    listed = market.listed_ns
+    if listed is not None and not origin and first < listed:
+        notes.append(f"{market.symbol} lists on {format_ns(listed)} on {adapter.name}: expect "
+                     f"no {kind} before that")
+    earliest = cap.earliest_ns(span, server_now)
+    if origin and earliest is not None and first <= earliest < last:
+        what = f"{kind}{' ' + span.code if span else ''}"
+        notes.append(f"--start origin: {adapter.name} serves {what} over REST for "
+                     f"{cap.history_text} only, so the range starts at {format_ns(earliest)}, "
+                     f"not at the market's first data. {cap.note}".strip())
+        first = earliest
     probe = SeriesResult(adapter.name, market.symbol, market.native, kind,
                          span.code if span else None, first, last)
-    first = _limit_history(cap, span, first, server_now, probe)
-    return first, last, probe.notes
+    first = limit_history(cap, span, first, server_now, probe)
+    return first, last, notes + probe.notes
+
+
+def late_listing_note(exchange: str, what: str, market: Market, start_ns: int, begins: int,
+                      first_row: int | None, failed_starts: list[int]) -> str | None:
+    """A note when a series fetched from its range's start (``begins == start_ns``) holds
+    nothing for a day or more before its first row, on an exchange whose market list gives
+    no listing date (``bound_series`` says it when it does): the market was listed then,
+    or was quiet until then; nothing before it is stored. None otherwise, or when a failed
+    range before the first row could explain it."""
+    if (begins != start_ns or first_row is None or market.listed_ns is not None
+            or first_row - begins < DAY_NS or any(f < first_row for f in failed_starts)):
+        return None
+    return (f"{exchange} has no {what} of {market.symbol} before {format_ns(first_row)} in "
+            f"the range asked (from {format_ns(begins)}): the market lists then, or was quiet "
+            "until then")

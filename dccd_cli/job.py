@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import __version__, bans
-from .bounds import bound_series, exchange_now
+from .bounds import bound_series, exchange_now, late_listing_note
 from .capability import Adapter, Capability, Market
 from .chunk import FailedRange, Piece
 from .errors import (
@@ -32,6 +32,7 @@ from .paginate import paginate_ohlc
 from .ratelimit import wait_listener
 from .request import DownloadRequest, not_an_api, validate
 from .results import FailedSpan, Gap, RunResult, SeriesResult
+from .schema import ts_ns_column
 from .storage import Interval, Kind, Ledger, SeriesKey, SeriesWriter
 from .storage.filecheck import check_files
 from .storage.ledger import intersect, normalize, subtract, union
@@ -199,6 +200,7 @@ async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink)
     wait_listener.set(lambda seconds: progress.waiting(handle, time.time() + seconds))
     done_before = done = rows = 0
     received = expected = 0
+    first_row: int | None = None  # the first row received, to tell a late listing
 
     def emit(settled: int, _total: int) -> None:
         nonlocal done
@@ -260,9 +262,12 @@ async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink)
                 async for piece in pieces:
                     if isinstance(piece, FailedRange):
                         result.failed.append(FailedSpan(piece.start_ns, piece.end_ns, piece.error))
-                    elif span is not None:
-                        received += piece.table.num_rows
-                        expected += span.bars_between(piece.start_ns, piece.end_ns)
+                    else:
+                        if first_row is None and piece.table.num_rows:
+                            first_row = int(ts_ns_column(piece.table).to_numpy().min())
+                        if span is not None:
+                            received += piece.table.num_rows
+                            expected += span.bars_between(piece.start_ns, piece.end_ns)
                     writer.add(piece)
             except BannedError as exc:
                 result.error = str(exc)
@@ -286,6 +291,11 @@ async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink)
     result.retries, result.rate_limited = counters.retries, counters.rate_limited
     if span is not None:
         result.empty_bars = max(0, expected - received)
+    what = f"{task.kind}{' ' + span.code if span else ''}"
+    late = late_listing_note(task.exchange, what, market, task.start_ns, task.ranges[0][0],
+                             first_row, [f.start_ns for f in result.failed])
+    if late:
+        result.notes.append(late)
     result.gaps = gaps_after(Ledger.load(key.dir(task.out)), task.start_ns, task.end_ns)
     progress.finish(handle, result)
     return result

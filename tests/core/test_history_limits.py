@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from dccd_testing import run_cli
 
+from dccd_cli.bounds import limit_history
 from dccd_cli.capability import Capability
 from dccd_cli.errors import UnsupportedRangeError
-from dccd_cli.job import _limit_history
 from dccd_cli.registry import adapters
 from dccd_cli.results import SeriesResult
 from dccd_cli.timeutil import HOUR_NS, MS, Span, parse_time
@@ -62,7 +62,7 @@ def test_errors_and_notes_say_it_too(exchange: str, kind: str, span: str | None)
     parsed = Span.parse(span) if span else None
     now = parse_time("2024-03-01T00:30:12.345Z", now=0)
     series = SeriesResult(exchange, "BTC-USD", "x", kind, span, parse_time("2023-01-01", now=0), now)
-    earliest = _limit_history(cap, parsed, parse_time("2023-01-01", now=0), now, series)
+    earliest = limit_history(cap, parsed, parse_time("2023-01-01", now=0), now, series)
     assert earliest == cap.earliest_ns(parsed, now)
     assert earliest % (1000 * MS) == 0  # whole seconds: no microsecond noise in what is said
     (note,) = series.notes
@@ -71,4 +71,4 @@ def test_errors_and_notes_say_it_too(exchange: str, kind: str, span: str | None)
         assert parsed.bars_between(earliest, parsed.floor(now)) == cap.recent_bars == 718
     series.end_ns = earliest - HOUR_NS
     with pytest.raises(UnsupportedRangeError, match=f"for {cap.history_text} only, from"):
-        _limit_history(cap, parsed, parse_time("2023-01-01", now=0), now, series)
+        limit_history(cap, parsed, parse_time("2023-01-01", now=0), now, series)

@@ -41,7 +41,7 @@ def test_a_sync_job_with_a_relative_start_and_a_fixed_end_runs(emulator: Emulato
     r = run_cli("sync", str(config), "--out", str(tmp_path / "out"), "--json")
     assert r.code == 0, r.stderr
     (series,) = json.loads(r.stdout)["series"]
-    assert (series["start"], series["end"], series["rows_added"]) == ("2024-02-29T01:00Z", "2024-03-01", 23)
+    assert (series["start"], series["end"], series["rows_added"]) == ("2024-02-29T01:00:00Z", "2024-03-01T00:00:00Z", 23)
 
 
 @pytest.mark.parametrize("args,line", [
@@ -52,8 +52,8 @@ def test_a_sync_job_with_a_relative_start_and_a_fixed_end_runs(emulator: Emulato
      "nothing to fetch for BTC-USDT 1h: --start 2024-03-01 is not before the exchange's now, "
      "2024-03-01T00:30Z (its 1h bar open since 2024-03-01 is not finished)"),
     (("--span", "1h", "--start", "2024-02-01T00:10", "--end", "2024-02-01T00:50"),
-     "nothing to fetch for BTC-USDT 1h: no whole 1h bar from --start 2024-02-01T00:10 to "
-     "--end 2024-02-01T00:50"),
+     "nothing to fetch for BTC-USDT 1h: no finished 1h bar opens from --start 2024-02-01T00:10 "
+     "to --end 2024-02-01T00:50"),
 ])
 def test_an_empty_range_is_named_as_the_user_gave_it(
     emulator: EmulatorServer, tmp_path: Path, args: tuple[str, ...], line: str
