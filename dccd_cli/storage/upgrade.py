@@ -18,10 +18,10 @@ whole if the process is killed at any moment:
    the old one's rows are merged into the new files, its ledger into the new ledger, and
    only then is it removed;
 2. the monthly files of a day+ series are merged into their year's file (rows of the year
-   file win a conflict: it is the newer), written atomically and fsynced; only then are
-   the monthly files removed. A crash in between leaves rows in both, which the next
-   upgrade merges again (idempotent); the ledger holds time ranges, not file names, so
-   it stays valid throughout.
+   file win a conflict: it is the newer), written atomically and fsynced, and recorded in
+   the ledger's manifest in place of the monthly files; only then are the monthly files
+   removed. A crash in between leaves rows in both, which the next upgrade merges again
+   (idempotent); the ledger's ranges are time, not files, and stay valid throughout.
 """
 
 from __future__ import annotations
