@@ -31,7 +31,7 @@ def test_a_relative_start_before_a_fixed_end_is_read_by_the_exchanges_clock(
                 "--base-url", emulator.venue_url("binance"), "--out", str(tmp_path / "out"), "--json")
     assert r.code == 0, r.stderr
     (series,) = json.loads(r.stdout)["series"]
-    assert (series["start"], series["end"], series["rows_added"]) == ("2024-02-29T22:00Z", "2024-03-01", 2)
+    assert (series["start"], series["end"], series["rows_added"]) == ("2024-02-29T22:00:00Z", "2024-03-01T00:00:00Z", 2)
 
 
 def test_a_sync_job_with_a_relative_start_and_a_fixed_end_runs(emulator: EmulatorServer, tmp_path: Path) -> None:
