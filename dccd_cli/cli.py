@@ -8,6 +8,7 @@ stderr, its ``--json`` object — is ``dccd_cli.outcome``."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
