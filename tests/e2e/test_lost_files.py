@@ -158,7 +158,7 @@ base_url = "{emulator.venue_url('binance')}"
 
     plan = json.loads(run_cli("sync", str(config), "--dry-run", "--json").stdout)
     (series,) = plan["series"]
-    assert note in series["notes"] and {"start": "2024-01-01", "end": "2024-02-01"} in series["fetched"]
+    assert note in series["notes"] and {"start": "2024-01-01T00:00:00Z", "end": "2024-02-01T00:00:00Z"} in series["fetched"]
 
     r = run_cli("sync", str(config), "--json")
     assert r.code == 0, r.stderr
