@@ -25,7 +25,7 @@ from .inventory import LEGEND, STRIP_CHARS, Inventory, SeriesInventory
 from .job import NoProgress, ProgressSink
 from .jsonout import print_json
 from .progress import LogProgress, RichProgress
-from .render_plan import exchange_line, seconds, series_line, size
+from .render_plan import exchange_line, fetched_ranges, seconds, series_line, size
 from .results import MarketsResult, RunResult, SeriesResult, SyncResult
 from .timeutil import format_ns
 
@@ -87,7 +87,7 @@ def _range_text(s: SeriesResult) -> str:
     asked = f"{format_ns(s.start_ns)}..{format_ns(s.end_ns)}"
     if not s.fetched or s.fetched == [(s.start_ns, s.end_ns)]:
         return asked
-    return f"fetched {_ranges(s)} of {asked}"
+    return f"fetched {fetched_ranges(s)} of {asked}"
 
 
 def _summary_line(s: SeriesResult) -> str:

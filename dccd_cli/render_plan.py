@@ -40,7 +40,8 @@ def seconds(sec: float) -> str:
     return f"{sec / 60:.0f} min" if sec < 5400 else f"{sec / 3600:.1f} h"
 
 
-def _ranges(s: SeriesResult) -> str:
+def fetched_ranges(s: SeriesResult) -> str:
+    """The ranges a series fetched (or plans to), the first three and how many more."""
     if not s.fetched:
         return "nothing (all stored)"
     shown = ", ".join(f"{format_ns(a)}..{format_ns(b)}" for a, b in s.fetched[:3])
@@ -67,7 +68,7 @@ def _cost(est: Estimate) -> str:
 
 def series_line(s: SeriesResult) -> str:
     """One series of the plan: what it would fetch, and its cost (or why it has none)."""
-    head = f"{s.label}: {_ranges(s)}"
+    head = f"{s.label}: {fetched_ranges(s)}"
     if s.error:
         return f"{head}; FAILED: {s.error}"
     est = s.estimate
