@@ -331,7 +331,7 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
     progress = progress or NoProgress()
     adapter_cls = plan.adapter_cls
     base_url = (req.base_url or adapter_cls.default_base_url).rstrip("/")
-    run = RunResult(command=req.kind, out=str(plan.out))
+    run = RunResult(command=req.kind, out=str(plan.out), dry_run=req.dry_run)
     if (ban := bans.active(adapter_cls.name, base_url)) is not None:
         run.series = [r for span in plan.spans
                       for r in refused(req, adapter_cls.name, plan.symbols, span, ban.refusal())]
@@ -364,7 +364,6 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
             task.ranges = plan_ranges(task, refetch=req.refetch)
             tasks.append(task)
         if req.dry_run:  # the plan and its cost; nothing is fetched or written
-            run.dry_run = True
             run.series.extend(await asyncio.gather(*(planned_series(adapter, t) for t in tasks)))
             run.estimate = exchange_total(s.estimate for s in run.series if s.estimate is not None)
             run.estimate.probes = http.stats.requests

@@ -59,7 +59,8 @@ def test_a_ban_is_remembered_and_the_next_run_asks_nothing(tmp_path: Path) -> No
         r = run_cli("trades", "binance", "BTC-USDT", "--start", "2024-02-27", "--dry-run", "--json",
                     "--base-url", server.venue_url("binance"), "--out", str(out))
         assert r.code == 1 and requests_seen(server) == seen
-        assert json.loads(r.stdout)["series"][0]["error"] == series["error"]
+        plan = json.loads(r.stdout)
+        assert plan["dry_run"] and plan["series"][0]["error"] == series["error"]
 
         # Text output: one line for the series, saying until when.
         r = run_cli(*OHLC, "--base-url", server.venue_url("binance"), "--out", str(out))
