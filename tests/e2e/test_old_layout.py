@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -22,13 +23,13 @@ from dccd_cli.timeutil import DAY_NS, Span, ns_to_datetime, parse_time
 SPANS = ("1d", "1w", "1M")
 
 
-def download(emulator: EmulatorServer, out: Path, span: str, end: str) -> dict[str, object]:
-    r = run_cli("ohlc", "binance", "BTC-USDT", "--span", span, "--start", "2023-06-01",
+def download(emulator: EmulatorServer, out: Path, end: str) -> dict[str, dict[str, Any]]:
+    """The three series in one command; their summaries by span."""
+    r = run_cli("ohlc", "binance", "BTC-USDT", "--span", ",".join(SPANS), "--start", "2023-06-01",
                 "--end", end, "--base-url", emulator.venue_url("binance"), "--out", str(out),
                 "--json")
     assert r.code == 0, r.stderr
-    doc: dict[str, object] = json.loads(r.stdout)["series"][0]
-    return doc
+    return {s["span"]: s for s in json.loads(r.stdout)["series"]}
 
 
 def write_the_old_way(out: Path, span: str) -> None:
@@ -55,9 +56,9 @@ def test_an_old_layout_is_read_then_upgraded_by_the_next_download(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     golden, out = tmp_path / "golden", tmp_path / "data"
+    download(emulator, golden, "2024-03-01")
+    download(emulator, out, "2024-02-01")
     for span in SPANS:
-        download(emulator, golden, span, "2024-03-01")
-        download(emulator, out, span, "2024-02-01")
         write_the_old_way(out, span)
     series = out / "ohlc/exchange=binance/symbol=BTC-USDT"
     assert sorted(p.name for p in series.iterdir()) == ["span=1M", "span=1d", "span=1w"]
@@ -74,12 +75,13 @@ def test_an_old_layout_is_read_then_upgraded_by_the_next_download(
         assert read_series(out, key).equals(read_series(golden, key, None, stored_to))
 
     # The next download (February) upgrades each series, then adds to it.
+    summaries = download(emulator, out, "2024-03-01")
     for span in SPANS:
-        summary = download(emulator, out, span, "2024-03-01")
+        summary = summaries[span]
         fetched = summary["fetched"]
-        assert isinstance(fetched, list) and len(fetched) == 1  # the old ledger was kept
+        assert len(fetched) == 1  # the old ledger was kept
         assert parse_time(fetched[0]["start"], now=0) >= parse_time("2024-01-22", now=0)
-        assert any("older dccd" in n for n in summary["notes"]), summary["notes"]  # type: ignore[union-attr]
+        assert any("older dccd" in n for n in summary["notes"]), summary["notes"]
     assert sorted(p.name for p in series.iterdir()) == ["span=1d", "span=1mo", "span=1w"]
     for span in SPANS:
         key = SeriesKey("ohlc", "binance", "BTC-USDT", span)
