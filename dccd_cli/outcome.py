@@ -113,14 +113,11 @@ def _wants_json(args: list[str]) -> bool:
     return "--json" in (args[:args.index("--")] if "--" in args else args)
 
 
-def _show_usage_error(exc: typer.TyperException) -> None:
-    """The option parser's message, as typer's own exit handling would show it."""
-    try:
-        from typer import rich_utils
-
-        rich_utils.rich_format_error(exc)  # type: ignore[arg-type]  # (typer's own click's)
-    except ImportError:  # typer without rich
-        sys.stderr.write(f"Error: {exc.format_message()}\n")
+def _show_usage_error(exc: typer.TyperException, command: str | None) -> None:
+    """The option parser's message as dccd's one line (not typer's boxed usage screen),
+    pointing at the help that lists what would be right."""
+    where = f"dccd {command} --help" if command else "dccd --help"
+    sys.stderr.write(f"dccd: error: {exc.format_message().rstrip('.')}; see '{where}'\n")
 
 
 def run_app(app: typer.Typer, args: list[str] | None = None) -> NoReturn:
@@ -134,7 +131,8 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> NoReturn:
         returned = app(args=args, standalone_mode=False)
         code = returned if isinstance(returned, int) else 0
     except typer.TyperException as exc:  # the option parser's (typer's own click)
-        _show_usage_error(exc)
+        names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+        _show_usage_error(exc, command if command in names else None)
         code, error = exc.exit_code, exc.format_message()
     except typer.Abort:
         code, error = 1, "aborted"

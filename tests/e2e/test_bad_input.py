@@ -49,3 +49,16 @@ def test_unwritable_output_directory(emulator: EmulatorServer, tmp_path: Path) -
     assert r.code == 2
     assert "is a file; --out must name a directory" in r.stderr
     assert target.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize("args, line", [
+    (["frobnicate"], "dccd: error: No such command 'frobnicate'; see 'dccd --help'"),
+    (["ohlc", "binance", "BTC-USDT", "--spn", "1h", "--start", "2024-01-01"],
+     "dccd: error: No such option: --spn (Possible options: --end, --json, --span); "
+     "see 'dccd ohlc --help'"),
+])
+def test_a_mistyped_command_or_flag_is_one_line(args: list[str], line: str, tmp_path: Path) -> None:
+    r = run_cli(*args, "--out", str(tmp_path / "out"))
+    assert r.code == 2
+    assert r.stderr.splitlines() == [line]  # one line naming the fault and where help is
+    assert not (tmp_path / "out").exists()

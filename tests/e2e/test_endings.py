@@ -67,6 +67,8 @@ def test_json_is_one_object_for_success_usage_errors_and_fetch_failures(
     assert runs["missing option"].code == 2
     assert docs["missing option"] == {"command": "ohlc", "ok": False, "exit_code": 2,
                                       "error": "Missing option '--span'."}
+    assert runs["missing option"].stderr == (
+        "dccd: error: Missing option '--span'; see 'dccd ohlc --help'\n")  # one line, no box
     assert runs["bad sync file"].code == 2 and "no such sync file" in docs["bad sync file"]["error"]
     assert docs["bad sync file"]["command"] == "sync"
     assert runs["unreachable"].code == 1, runs["unreachable"].stderr
