@@ -39,3 +39,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
 
 def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+# Real exchange replies, kept with the tests (tests/fixtures/samples/SOURCES.md says where each
+# comes from), so that a clone of the repository has everything its tests read.
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "samples"

@@ -5,19 +5,19 @@ HTTP 200 is still caught by the adapter's check and retried."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pytest
 from adapter_kit import make_adapter, replies
+from dccd_testing import SAMPLES as samples_dir
 
 from dccd_cli.adapters import binance
 from dccd_cli.adapters.binance import BinanceAdapter
 from dccd_cli.capability import Market
 
-SAMPLES = Path("/work/shared/exchanges/samples/binance")
+SAMPLES = samples_dir / "binance"
 MS = 1_000_000
 T0 = 1_704_067_200_000  # 2024-01-01 in ms
 MARKET = Market(symbol="BTC-USDT", native="BTCUSDT", base="BTC", quote="USDT")

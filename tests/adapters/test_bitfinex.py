@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pyarrow as pa
 import pytest
 from adapter_kit import FakeClock, Handler, make_adapter, replies
+from dccd_testing import SAMPLES as samples_dir
 
 from dccd_cli.adapters.bitfinex import BitfinexAdapter
 from dccd_cli.capability import Market
@@ -29,7 +29,7 @@ ERROR_RATELIMIT = '["error",11010,"ratelimit: error"]'
 # Rows quoted by Bitfinex's candles docs (WebSocket snapshot, same row layout as REST).
 DOC_CANDLES = [[1574698260000, 7379.785503, 7383.8, 7388.3, 7379.785503, 1.68829482],
                [1574698200000, 7399.9, 7379.7, 7399.9, 7371.8, 41.63633658]]
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "exchanges" / "samples" / "bitfinex"
+SAMPLES = samples_dir / "bitfinex"
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00Z, in ms
 BTC = Market(symbol="BTC-USD", native="tBTCUSD", base="BTC", quote="USD")
@@ -39,7 +39,6 @@ def adapter(handler: Handler) -> tuple[BitfinexAdapter, FakeClock]:
     return make_adapter(BitfinexAdapter, handler, "https://bitfinex.test")
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared samples not present")
 def test_embedded_sample_is_verbatim() -> None:
     assert (SAMPLES / "error_ratelimit.json").read_text().strip() == ERROR_RATELIMIT
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pyarrow as pa
 import pytest
 from adapter_kit import FakeClock, Handler, make_adapter, replies
+from dccd_testing import SAMPLES as samples_dir
 
 from dccd_cli.adapters.coinbase import CoinbaseAdapter
 from dccd_cli.capability import Market
@@ -38,7 +38,7 @@ ERROR_TOO_MANY_CANDLES = (
     '{"message":"granularity too small for the requested time range. '
     'Count of aggregations requested exceeds 300"}\n'
 )
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "exchanges" / "samples" / "coinbase"
+SAMPLES = samples_dir / "coinbase"
 
 T0 = 1_704_067_200 * NS  # 2024-01-01T00:00Z
 BTC = Market(symbol="BTC-USD", native="BTC-USD", base="BTC", quote="USD")
@@ -57,7 +57,6 @@ def iso(ns: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % NS // 1000:06d}Z"
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared samples not present")
 def test_embedded_samples_are_verbatim() -> None:
     assert (SAMPLES / "trades_docs_example.json").read_text() == TRADES_DOCS_EXAMPLE
     assert (SAMPLES / "error_too_many_candles.json").read_text() == ERROR_TOO_MANY_CANDLES

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pyarrow as pa
 import pytest
 from adapter_kit import FakeClock, Handler, make_adapter, replies
+from dccd_testing import SAMPLES as samples_dir
 
 from dccd_cli.adapters.kraken import KrakenAdapter
 from dccd_cli.capability import Market
@@ -43,7 +43,7 @@ TRADES = {"error": [], "result": {"XXBTZUSD": [
     "last": "1688671969993150842"}}
 ERROR_RATE_LIMIT = '{"error":["EAPI:Rate limit exceeded"]}'
 ERROR_UNKNOWN_PAIR = '{"error":["EQuery:Unknown asset pair"]}'
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "exchanges" / "samples" / "kraken"
+SAMPLES = samples_dir / "kraken"
 
 XBT = Market(symbol="BTC-USD", native="XBTUSD", base="BTC", quote="USD")
 
@@ -52,7 +52,6 @@ def adapter(handler: Handler) -> tuple[KrakenAdapter, FakeClock]:
     return make_adapter(KrakenAdapter, handler, "https://kraken.test")
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared samples not present")
 def test_embedded_samples_are_verbatim() -> None:
     assert json.loads((SAMPLES / "OHLC.json").read_text()) == OHLC
     assert json.loads((SAMPLES / "Trades.json").read_text()) == TRADES

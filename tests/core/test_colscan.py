@@ -10,20 +10,20 @@ import json
 import math
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from dccd_testing import SAMPLES as samples_dir
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dccd_cli import colscan
 from dccd_cli.colscan import Layout, scan
 
-SAMPLES = Path("/work/shared/exchanges/samples/binance")
+SAMPLES = samples_dir / "binance"
 
 AGG = Layout.objects(a="int", p="dec", q="dec", f="int", l="int", T="int", m="bool", M="bool")
 AGG_KINDS = dict(AGG.fields)
