@@ -1,6 +1,6 @@
 """Binance spot: ``/api/v3/klines`` for OHLC, ``/api/v3/aggTrades`` for trades.
 
-Facts (shared/exchanges/API.md §1): times in ms; klines oldest first, bounds inclusive on
+Facts (docs/exchanges.md#binance): times in ms; klines oldest first, bounds inclusive on
 open time, at most 1000 per request, weight 2; aggTrades paged by ``fromId`` (inclusive),
 at most 1000, weight 4; 6000 weight per minute per IP, reported in ``X-MBX-USED-WEIGHT-1M``;
 HTTP 429 then 418 (ban) with ``Retry-After``; error bodies ``{"code":-1121,"msg":"..."}``.

@@ -1,6 +1,6 @@
 """Bitfinex v2: ``/v2/candles/trade:{TF}:{SYM}/hist`` for OHLC, ``/v2/trades/{SYM}/hist``.
 
-Facts (shared/exchanges/API.md §4): times in ms; ``start`` is ``MTS >= start``, ``end``
+Facts (docs/exchanges.md#bitfinex): times in ms; ``start`` is ``MTS >= start``, ``end``
 inclusive [B], ``sort=1`` oldest first (the default is newest first); candle rows
 ``[MTS, OPEN, CLOSE, HIGH, LOW, VOLUME]`` (close before high and low), trade rows
 ``[ID, MTS, AMOUNT, PRICE]`` where a negative amount is a sell. Per IP: candles 30

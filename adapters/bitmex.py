@@ -1,6 +1,6 @@
 """BitMEX spot: ``/api/v1/trade/bucketed`` for OHLC, ``/api/v1/trade`` for trades.
 
-Facts (shared/exchanges/API.md §8, CCXT.md "bitmex"): ISO-8601 timestamps with ms, numbers
+Facts (docs/exchanges.md#bitmex, docs/ccxt.md#bitmex): ISO-8601 timestamps with ms, numbers
 as JSON numbers (null possible); rows oldest first unless ``reverse=true``; at most 1000
 rows a request (``count``), ``start`` is a row offset into the filtered result. A bucket's
 ``timestamp`` is the END of the bucket. Every reply carries ``X-RateLimit-Limit``,

@@ -1,7 +1,7 @@
 """Bitstamp: ``/api/v2/ohlc/{pair}/`` for OHLC, ``/api/v2/transactions/{pair}/`` for the
 last day of trades.
 
-Facts (shared/exchanges/API.md §7, CCXT.md "bitstamp"): times in Unix seconds, all values
+Facts (docs/exchanges.md#bitstamp, docs/ccxt.md#bitstamp): times in Unix seconds, all values
 strings; OHLC takes ``step`` (seconds) and a required ``limit`` of 1-1000, oldest first;
 "if both start and end timestamps are posted, end timestamp will be used". Trades: one
 newest-first list of at most the last 24 h, without paging. Errors look like

@@ -1,6 +1,6 @@
 """Bybit v5, spot category: ``/v5/market/kline`` for OHLC; no trade history over REST.
 
-Facts (shared/exchanges/API.md §6, CCXT.md "bybit"): ``category`` defaults to linear, so
+Facts (docs/exchanges.md#bybit, docs/ccxt.md#bybit): ``category`` defaults to linear, so
 every request sends ``category=spot``; times in ms; kline pages newest first, at most 1000
 rows, the candle containing ``start`` included. Replies are ``{retCode, retMsg, result,
 retExtInfo, time}`` and errors come inside HTTP 200 (``10001`` bad symbol or interval,

@@ -1,6 +1,6 @@
 """Coinbase Exchange: ``/products/{id}/candles`` for OHLC, ``/products/{id}/trades`` for trades.
 
-Facts (shared/exchanges/API.md §2): candles take ``granularity`` in seconds (60 300 900
+Facts (docs/exchanges.md#coinbase): candles take ``granularity`` in seconds (60 300 900
 3600 21600 86400 only) and ISO-8601 ``start``/``end``, both inclusive, at most 300 candles
 or the request is rejected (400); rows ``[time(s), low, high, open, close, volume]``,
 newest first, with no rows for intervals without trades. Trades are newest first, paged

@@ -1,6 +1,6 @@
 """Kraken spot: ``/0/public/OHLC`` for OHLC, ``/0/public/Trades`` for trades.
 
-Facts (shared/exchanges/API.md §3): every reply is ``{"error": [...], "result": {...}}``
+Facts (docs/exchanges.md#kraken): every reply is ``{"error": [...], "result": {...}}``
 and errors arrive with HTTP 200 inside ``error``. OHLC takes ``interval`` in minutes
 (1 5 15 30 60 240 1440 10080 21600) and ``since`` in seconds, and serves only the 720 most
 recent bars, oldest first, the last one still forming; rows ``[time(s), open, high, low,

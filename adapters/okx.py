@@ -1,7 +1,7 @@
 """OKX spot: ``/api/v5/market/history-candles`` for OHLC, ``/api/v5/market/history-trades``
 for trades (the last three months only).
 
-Facts (shared/exchanges/API.md §5, CCXT.md "okx"): every reply is
+Facts (docs/exchanges.md#okx, docs/ccxt.md#okx): every reply is
 ``{"code":"0","msg":"","data":[...]}`` with all values strings and times in ms. Both
 endpoints page newest first with exclusive bounds: ``after`` = records earlier than,
 ``before`` = records newer than. 20 requests per 2 s per IP, no usage headers. Errors carry
@@ -53,7 +53,7 @@ _CANDLE_CAP = 300
 _LEGACY_CANDLE_CAP = 100
 _TRADE_CAP = 100  # history-trades: max and default 100 [C]
 
-# OKX error codes (API.md §5; OKX's public error table as ccxt maps it).
+# OKX error codes (docs/exchanges.md#okx; OKX's public error table as ccxt maps it).
 _RATE_LIMITED = {"50011"}  # "Too Many Requests"
 _UNKNOWN_SYMBOL = {"51001"}  # "Instrument ID does not exist"
 # Worth a retry: 50001 upgrading, 50004 endpoint timeout, 50005 API offline, 50013 busy,

@@ -121,7 +121,7 @@ _CURSOR_PARAMS = frozenset(
 _SEEN_MAX = 200_000  # exact requests remembered for their occurrence counts (an LRU)
 _LOG_MAX = 10_000  # injected faults kept for inspection
 
-# The error bodies that each exchange sends inside an HTTP 200 (shared/exchanges/API.md);
+# The error bodies that each exchange sends inside an HTTP 200 (docs/exchanges.md);
 # a venue class may provide its own with an ``error_in_200()`` method.
 ERRORS_IN_200: dict[str, Any] = {
     "binance": {"code": -1003, "msg": "Too much request weight used; current limit is 6000 "

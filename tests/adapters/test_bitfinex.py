@@ -24,7 +24,7 @@ from dccd_cli.paginate import paginate_ohlc
 from dccd_cli.timeutil import DAY_NS, MINUTE_NS, MS, Span
 from dccd_cli.tradepages import paginate_trades
 
-# Real sample, verbatim from shared/exchanges/samples/bitfinex/ (provenance in SOURCES.md).
+# Real sample, verbatim from tests/fixtures/samples/bitfinex/ (provenance in SOURCES.md).
 ERROR_RATELIMIT = '["error",11010,"ratelimit: error"]'
 # Rows quoted by Bitfinex's candles docs (WebSocket snapshot, same row layout as REST).
 DOC_CANDLES = [[1574698260000, 7379.785503, 7383.8, 7388.3, 7379.785503, 1.68829482],

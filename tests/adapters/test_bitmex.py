@@ -20,7 +20,7 @@ from dccd_cli.paginate import paginate_ohlc
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, MS, Span
 from dccd_cli.tradepages import paginate_trades
 
-# Real samples, verbatim from shared/exchanges/samples/bitmex/ (a real /trade/bucketed reply
+# Real samples, verbatim from tests/fixtures/samples/bitmex/ (a real /trade/bucketed reply
 # quoted in ExchangeSharp, a real /trade row from BitMEX's delta-server README).
 TRADE_BUCKETED = """[
 {"timestamp":"2017-01-01T00:00:00.000Z","symbol":"XBTUSD","open":968.29,"high":968.29,"low":968.29,"close":968.29,"trades":0,"volume":0,"vwap":null,"lastSize":null,"turnover":0,"homeNotional":0,"foreignNotional":0},
@@ -30,7 +30,7 @@ TRADE = """[{"timestamp": "2019-01-05T21:45:31.597Z", "symbol": "XBTUSD", "side"
  "size": 180, "price": 3838, "tickDirection": "ZeroMinusTick",
  "trdMatchID": "cb96e6d2-0bc9-d921-dafe-f96857773931", "grossValue": 4689900,
  "homeNotional": 0.046899, "foreignNotional": 180}]"""
-# The instrument in the shape ccxt's loader needs (CCXT.md "bitmex"), plus an inverse perp.
+# The instrument in the shape ccxt's loader needs (docs/ccxt.md#bitmex), plus an inverse perp.
 INSTRUMENTS = """[
  {"symbol":"XBT_USDT","typ":"IFXXXP","underlying":"XBT","quoteCurrency":"USDT","state":"Open",
   "lotSize":1000,"tickSize":0.5,"listing":"2022-10-04T12:00:00.000Z"},

@@ -25,7 +25,7 @@ OHLC = """{"data": {"pair": "BTC/USDT", "ohlc": [{"timestamp": "1710327600", "op
  "high": "73293", "low": "73240", "close": "73285", "volume": "0.01076655"}]}}"""
 TRANSACTIONS = """[{"amount": "0.00055284", "date": "1710327533", "price": "73254",
  "tid": "326595342", "type": "0"}]"""
-# The market list in the shape ccxt's loader needs (CCXT.md "bitstamp").
+# The market list in the shape ccxt's loader needs (docs/ccxt.md#bitstamp).
 MARKETS = """[{"market_symbol":"btcusdt","base_currency":"BTC","counter_currency":"USDT",
  "base_decimals":8,"counter_decimals":2,"trading":"Enabled","market_type":"SPOT",
  "description":"Bitcoin / Tether","minimum_order_value":"10"}]"""

@@ -25,7 +25,7 @@ from dccd_cli.errors import (
 from dccd_cli.paginate import paginate_ohlc
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MS, Span
 
-# Real samples, verbatim from shared/exchanges/samples/bybit/ (Bybit's docs, ccxt's source,
+# Real samples, verbatim from tests/fixtures/samples/bybit/ (Bybit's docs, ccxt's source,
 # a third-party log; provenance in samples/SOURCES.md).
 KLINE = """{"retCode": 0, "retMsg": "OK", "result": {"symbol": "BTCUSD", "category": "inverse",
  "list": [["1670608800000","17071","17073","17027","17055.5","268611","15.74462667"],

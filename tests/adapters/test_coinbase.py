@@ -23,7 +23,7 @@ from dccd_cli.paginate import paginate_ohlc
 from dccd_cli.timeutil import HOUR_NS, MINUTE_NS, NS, Span
 from dccd_cli.tradepages import paginate_trades
 
-# Real samples, verbatim from shared/exchanges/samples/coinbase/ (provenance in SOURCES.md).
+# Real samples, verbatim from tests/fixtures/samples/coinbase/ (provenance in SOURCES.md).
 TRADES_DOCS_EXAMPLE = """[
   {
     "time": "2020-03-20T00:36:59.860Z",

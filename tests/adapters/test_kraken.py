@@ -28,7 +28,7 @@ from dccd_cli.errors import (
 from dccd_cli.timeutil import HOUR_NS, MINUTE_NS, NS
 from dccd_cli.tradepages import paginate_trades
 
-# Real samples, verbatim from shared/exchanges/samples/kraken/ (provenance in SOURCES.md):
+# Real samples, verbatim from tests/fixtures/samples/kraken/ (provenance in SOURCES.md):
 # Kraken's API reference examples and the error bodies its docs and clients quote.
 OHLC = {"error": [], "result": {"XXBTZUSD": [
     [1688671200, "30306.1", "30306.2", "30305.7", "30305.7", "30306.1", "3.39243896", 23],

@@ -20,7 +20,7 @@ from dccd_cli.paginate import paginate_ohlc
 from dccd_cli.timeutil import DAY_NS, MINUTE_NS, MS, Span
 from dccd_cli.tradepages import paginate_trades
 
-# Real samples, verbatim from shared/exchanges/samples/okx/ (OKX docs-v5 examples and
+# Real samples, verbatim from tests/fixtures/samples/okx/ (OKX docs-v5 examples and
 # third-party logs; provenance in samples/SOURCES.md).
 HISTORY_CANDLES = """{"code":"0","msg":"","data":[
  ["1597026383085","3.721","3.743","3.677","3.708","8422410","22698348.04828491","12698348.04828491","1"],

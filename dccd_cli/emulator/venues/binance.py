@@ -1,6 +1,6 @@
 """Binance spot public market data (``/api/v3``), as documented in binance-spot-api-docs.
 
-Facts are tagged like ``shared/exchanges/API.md``: [C] documented (rest-api.md, errors.md,
+Facts (``docs/exchanges.md#binance``) are tagged [C] documented (rest-api.md, errors.md,
 CHANGELOG.md), [B] believed — every [B] behaviour is a venue setting so it can change
 when the truth is known. One real row of each response, from the docs::
 

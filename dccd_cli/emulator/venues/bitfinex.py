@@ -1,6 +1,6 @@
 """Bitfinex v2 public market data (``https://api-pub.bitfinex.com/v2``).
 
-Facts are tagged like ``shared/exchanges/API.md``: [C] documented (docs.bitfinex.com
+Facts (``docs/exchanges.md#bitfinex``) are tagged [C] documented (docs.bitfinex.com
 rest-public-candles, rest-public-trades, rest-public-conf), [B] believed — every [B]
 behaviour is a venue setting. Every value is a JSON number; errors are arrays
 ``["error", code, "message"]``. A real candle row (docs.bitfinex.com, ws-public-candles;

@@ -1,7 +1,7 @@
 """BitMEX public market data (``/api/v1``) for spot pairs, as documented in BitMEX's
 swagger.json and REST docs (BitMEX/api-connectors).
 
-Facts are tagged like ``shared/exchanges/API.md``: [C] documented, [B] believed — every
+Facts (``docs/exchanges.md#bitmex``) are tagged [C] documented, [B] believed — every
 [B] behaviour is a venue setting so it can change when the truth is known. One real row
 of each response::
 

@@ -1,6 +1,6 @@
 """Bitstamp public market data (``/api/v2``), as documented in Bitstamp's OpenAPI docs.
 
-Facts are tagged like ``shared/exchanges/API.md``: [C] documented, [B] believed — every
+Facts (``docs/exchanges.md#bitstamp``) are tagged [C] documented, [B] believed — every
 [B] behaviour is a venue setting so it can change when the truth is known. One real row
 of each response (ccxt fixtures)::
 

@@ -1,6 +1,6 @@
 """Bybit v5 public market data (``/v5/market``), as documented in bybit-exchange/docs.
 
-Facts are tagged like ``shared/exchanges/API.md``: [C] documented, [B] believed — every
+Facts (``docs/exchanges.md#bybit``) are tagged [C] documented, [B] believed — every
 [B] behaviour is a venue setting so it can change when the truth is known. One real row
 of each response, from the docs::
 

@@ -1,6 +1,6 @@
 """Coinbase Exchange public market data (``https://api.exchange.coinbase.com``).
 
-Facts are tagged like ``shared/exchanges/API.md``: [C] documented (docs.cdp.coinbase.com
+Facts (``docs/exchanges.md#coinbase``) are tagged [C] documented (docs.cdp.coinbase.com
 exchange reference and pagination page), [B] believed — every [B] behaviour is a venue
 setting. One real row of each response, from the (GDAX-era and current) docs::
 

@@ -1,6 +1,6 @@
 """Kraken spot public market data (``https://api.kraken.com/0/public/...``).
 
-Facts are tagged like ``shared/exchanges/API.md``: [C] documented (docs.kraken.com API
+Facts (``docs/exchanges.md#kraken``) are tagged [C] documented (docs.kraken.com API
 reference, support articles), [B] believed — every [B] behaviour is a venue setting.
 Every answer is ``{"error": [...], "result": {...}}`` and errors come with HTTP 200 [C].
 One real row of each response, from the docs' examples::

@@ -1,6 +1,6 @@
 """OKX v5 public market data (``/api/v5``), as documented in OKX's docs-v5.
 
-Facts are tagged like ``shared/exchanges/API.md``: [C] documented, [B] believed — every
+Facts (``docs/exchanges.md#okx``) are tagged [C] documented, [B] believed — every
 [B] behaviour is a venue setting so it can change when the truth is known. One real row
 of each response, from the docs::
 
