@@ -46,8 +46,8 @@ def tracked_files() -> list[str]:
         skip = {".git", ".venv", "build", "dist", "__pycache__", ".mypy_cache", ".ruff_cache",
                 ".pytest_cache"}
         names = [p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*")
-                 if p.is_file() and not skip.intersection(p.relative_to(ROOT).parts)
-                 and not p.name.endswith(".egg-info")]
+                 if p.is_file() and not any(part in skip or part.endswith(".egg-info")
+                                            for part in p.relative_to(ROOT).parts)]
     return [n for n in names if not n.startswith(EXEMPT)]
 
 
