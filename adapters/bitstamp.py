@@ -101,8 +101,9 @@ class BitstampAdapter(Adapter):
         recent_ns=23 * HOUR_NS,
         note=(
             "Bitstamp serves trades over REST as one list of the last 24 hours (dccd takes 23 of "
-            "them: the list moves on while a run works); "
-            "`dccd stream bitstamp SYMBOL` records live trades from now on."
+            "them: the list moves on while a run works); a `dccd sync` job "
+            "with start = \"-23h\" run from cron more often than every 23 hours keeps a "
+            "complete record from now on."
         ),
     )
 

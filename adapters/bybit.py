@@ -79,8 +79,8 @@ class BybitAdapter(Adapter):
         "trades": (
             "Bybit has no trade history over REST (/v5/market/recent-trade returns only the "
             "latest 60 spot trades and takes no time or cursor); Bybit publishes past trades "
-            "as daily archive files on its public data site (public.bybit.com), and "
-            "`dccd stream bybit SYMBOL` records live trades from now on"
+            "as daily archive files on its public data site (public.bybit.com), which dccd does "
+            "not read yet"
         ),
     }
 

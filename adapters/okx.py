@@ -89,8 +89,8 @@ class OkxAdapter(Adapter):
         note=(
             "OKX serves trades over REST for the last 3 months (dccd asks for 89 days, the "
             "shortest three months, so as never to record a dropped day as a quiet one); older trades are "
-            "published as daily files on OKX's historical market data download page, and "
-            "`dccd stream okx SYMBOL` records live trades from now on."
+            "published as daily files on OKX's historical market data download page, which dccd "
+            "does not read yet."
         ),
     )
 

@@ -171,7 +171,7 @@ def clean_stale_temps(directory: Path) -> list[Path]:
 def series_lock(directory: Path) -> Iterator[None]:
     """Hold the series' advisory lock (``_dccd.lock``) while reading-merging-writing.
 
-    Two dccd processes may write one series at once (``dccd stream`` and a backfill of
+    Two dccd processes may write one series at once (two overlapping downloads of
     the same symbol); each partition merge re-reads the file under this lock, so neither
     loses the other's rows. The lock file is never deleted: deleting it would let two
     processes lock two different inodes. Where locks are unsupported writes proceed
