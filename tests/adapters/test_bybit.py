@@ -200,7 +200,7 @@ def test_trades_are_declared_unsupported_with_what_bybit_offers_instead() -> Non
     assert set(json.loads(RECENT_TRADE)["result"]["list"][0]) >= {"execId", "time", "side"}
     assert BybitAdapter.trades is None and BybitAdapter.capability("trades") is None
     note = BybitAdapter.unsupported["trades"]
-    assert "archive" in note and "dccd stream" in note
+    assert "archive" in note and "not read yet" in note  # says what exists, offers no command that does not
     assert BybitAdapter.describe()["unsupported"]["trades"] == note
 
 
