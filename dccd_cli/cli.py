@@ -47,6 +47,22 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        sys.stdout.write(f"dccd {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print dccd's version and exit.")] = False,
+) -> None:
+    """Bulk downloader of historical crypto market data (OHLC and trades) into Parquet."""
+
+
 def default_out() -> Path:
     env = os.environ.get("DCCD_DATA_DIR")
     return local_dir(env, what="DCCD_DATA_DIR") if env else Path(user_data_dir("dccd"))
