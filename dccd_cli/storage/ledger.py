@@ -367,6 +367,19 @@ def _series_of(doc: dict[str, Any]) -> SeriesKey | None:
         return None
 
 
+def _range_list(doc: dict[str, Any], name: str) -> list[Interval]:
+    """The ``[start_ns, end_ns]`` pairs of the list ``name`` (fetched, provisional)."""
+    out: list[Interval] = []
+    for item in doc.get(name, []):
+        if not isinstance(item, list) or len(item) != 2:
+            raise TypeError(f"{name} range {item!r} is not [start_ns, end_ns]")
+        s, e = _int(item[0]), _int(item[1])
+        if s > e:
+            raise ValueError(f"{name} range {item!r} ends before it starts")
+        out.append((s, e))
+    return out
+
+
 def _parse(doc: Any) -> tuple[list[Interval], list[FailedInterval]]:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError("not a dccd coverage ledger")
@@ -376,14 +389,7 @@ def _parse(doc: Any) -> tuple[list[Interval], list[FailedInterval]]:
             f"ledger version {version!r} is not supported by this dccd (it reads "
             f"{' and '.join(map(str, READABLE_VERSIONS))})"
         )
-    fetched: list[Interval] = []
-    for item in doc.get("fetched", []):
-        if not isinstance(item, list) or len(item) != 2:
-            raise TypeError(f"fetched range {item!r} is not [start_ns, end_ns]")
-        s, e = _int(item[0]), _int(item[1])
-        if s > e:
-            raise ValueError(f"fetched range {item!r} ends before it starts")
-        fetched.append((s, e))
+    fetched = _range_list(doc, "fetched")
     failed: list[FailedInterval] = []
     for item in doc.get("failed", []):
         if not isinstance(item, dict):
@@ -397,14 +403,7 @@ def _parse(doc: Any) -> tuple[list[Interval], list[FailedInterval]]:
 
 def _parse_v2(doc: dict[str, Any]) -> tuple[list[Interval], list[FileEntry] | None]:
     """The provisional ranges and the manifest (None for a version-1 ledger)."""
-    provisional: list[Interval] = []
-    for item in doc.get("provisional", []):
-        if not isinstance(item, list) or len(item) != 2:
-            raise TypeError(f"provisional range {item!r} is not [start_ns, end_ns]")
-        s, e = _int(item[0]), _int(item[1])
-        if s > e:
-            raise ValueError(f"provisional range {item!r} ends before it starts")
-        provisional.append((s, e))
+    provisional = _range_list(doc, "provisional")
     if doc.get("version") == 1:
         return provisional, None
     return provisional, [FileEntry.from_json(item) for item in doc.get("files", [])]
