@@ -50,23 +50,24 @@ class EverySecond(Adapter):
         return table, (None if len(ids) <= limit else "more")
 
 
-def task(adapter: EverySecond, start: int, end: int) -> SeriesTask:
-    return SeriesTask("fake", MARKET, "trades", None, adapter.trades, Path("/nonexistent"), start, end,
+def task(adapter: EverySecond, start: int, end: int, out: Path) -> SeriesTask:
+    """A series of ``adapter`` with nothing stored under ``out`` (an empty directory)."""
+    return SeriesTask("fake", MARKET, "trades", None, adapter.trades, out, start, end,
                       ranges=[(start, end)])
 
 
 @pytest.mark.parametrize("direction", ["forward", "backward"])
-async def test_a_range_one_page_holds_is_counted_exactly(direction: str) -> None:
+async def test_a_range_one_page_holds_is_counted_exactly(direction: str, tmp_path: Path) -> None:
     fake = EverySecond(direction, last=10**9)
-    est = await estimate_series(fake, task(fake, T0, T0 + 10 * MINUTE_NS))
+    est = await estimate_series(fake, task(fake, T0, T0 + 10 * MINUTE_NS, tmp_path))
     assert (est.how, est.rows, fake.calls) == ("counted", 600, 1)
     assert est.exact and est.bytes == round(600 * TRADE_BYTES)
 
 
 @pytest.mark.parametrize("direction", ["forward", "backward"])
-async def test_a_long_range_is_sampled_in_three_pages(direction: str) -> None:
+async def test_a_long_range_is_sampled_in_three_pages(direction: str, tmp_path: Path) -> None:
     fake = EverySecond(direction, last=10**9)
-    est = await estimate_series(fake, task(fake, T0, T0 + 3 * DAY_NS))
+    est = await estimate_series(fake, task(fake, T0, T0 + 3 * DAY_NS, tmp_path))
     assert est.how == "sampled" and not est.exact and fake.calls == 3
     assert est.rows == pytest.approx(3 * 86_400, rel=0.01)
     assert est.rows_low is not None and est.rows_high is not None
@@ -74,16 +75,16 @@ async def test_a_long_range_is_sampled_in_three_pages(direction: str) -> None:
     assert est.requests == pytest.approx(trade_requests(est.rows, T0, T0 + 3 * DAY_NS, fake.trades))
 
 
-async def test_dense_ids_count_exactly_with_trades_after_the_end() -> None:
+async def test_dense_ids_count_exactly_with_trades_after_the_end(tmp_path: Path) -> None:
     fake = EverySecond("forward", last=10**9, dense=True)
-    est = await estimate_series(fake, task(fake, T0 + HOUR_NS, T0 + 5 * DAY_NS))
+    est = await estimate_series(fake, task(fake, T0 + HOUR_NS, T0 + 5 * DAY_NS, tmp_path))
     assert (est.how, est.rows, fake.calls) == ("ids", 5 * 86_400 - 3600, 2)
 
 
-async def test_dense_ids_find_the_last_trade_when_none_came_after_the_end() -> None:
+async def test_dense_ids_find_the_last_trade_when_none_came_after_the_end(tmp_path: Path) -> None:
     # Trades stop an hour before the end: the tail is looked for, widening from a minute.
     fake = EverySecond("forward", last=2 * 86_400 - 3600, dense=True)
-    est = await estimate_series(fake, task(fake, T0, T0 + 2 * DAY_NS))
+    est = await estimate_series(fake, task(fake, T0, T0 + 2 * DAY_NS, tmp_path))
     assert est.how == "ids" and est.rows == 2 * 86_400 - 3600
     assert fake.calls == 4  # first, nothing after the end, an empty minute, the last hour
 
