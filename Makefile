@@ -9,8 +9,8 @@ DEMO   := demo-data
 
 .PHONY: install demo test test-slow bench lint clean
 
-# setup.py compiles the page scanner's fast path (dccd_cli/_colscan.c) into the package.
-$(STAMP): pyproject.toml setup.py dccd_cli/_colscan.c
+# setup.py compiles the page scanner's fast path (dccd_cli/exchange/_pagescan.c) into the package.
+$(STAMP): pyproject.toml setup.py dccd_cli/exchange/_pagescan.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'

@@ -16,10 +16,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.capability import Adapter, Capability, Market, RateLimit
-from dccd_cli.colscan import Layout, scan
 from dccd_cli.errors import DccdError, ProtocolError, ServerError
-from dccd_cli.replies import exchange_message
+from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
+from dccd_cli.exchange.pagescan import Layout, scan
+from dccd_cli.net.headers import exchange_message
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
 
 MS = 1_000_000
@@ -35,7 +35,7 @@ _AGG_TRADE = pa.struct(
 # bare strings infers their type each call (~130 µs for if_else here).
 _SELL, _BUY = pa.scalar("sell", pa.string()), pa.scalar("buy", pa.string())
 
-# The exact shapes of the two pages, read straight into columns by dccd_cli.colscan (no
+# The exact shapes of the two pages, read straight into columns by dccd_cli.exchange.pagescan (no
 # Python object per cell); any other body — an error object, whitespace, a changed field —
 # is parsed as JSON instead, by the code below that was there first.
 _AGG_TRADES = Layout.objects(
@@ -123,7 +123,7 @@ class BinanceAdapter(Adapter):
         spans={s: s for s in _INTERVALS},
     )
     # Aggregate trade ids are consecutive and ``fromId`` pages by them: dccd proves every
-    # range of trades complete by its ids (dccd_cli.guard.verify_dense_ids).
+    # range of trades complete by its ids (dccd_cli.sources.rest.checks.verify_dense_ids).
     trades = Capability(kind="trades", max_per_request=1000, page_direction="forward", weight=4,
                         dense_ids=True)
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.capability import Adapter, Capability, Market, RateLimit
 from dccd_cli.errors import (
     DccdError,
     ExchangeError,
@@ -26,12 +25,13 @@ from dccd_cli.errors import (
     RateLimitedError,
     ServerError,
 )
-from dccd_cli.markets import SYMBOL_RE
+from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
+from dccd_cli.exchange.markets import SYMBOL_RE
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, require_on_span_grid, trades_table
 from dccd_cli.timeutil import MS, Span, format_ns
 
 if TYPE_CHECKING:
-    from dccd_cli.http import AsyncHTTPClient
+    from dccd_cli.net.client import AsyncHTTPClient
 
 log = logging.getLogger("dccd.adapters.bitfinex")
 

@@ -24,14 +24,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.capability import Adapter, Capability, Market, RateLimit
 from dccd_cli.errors import (
     DccdError,
     ProtocolError,
     ServerError,
     UnknownSymbolError,
 )
-from dccd_cli.replies import exchange_message
+from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
+from dccd_cli.net.headers import exchange_message
 from dccd_cli.schema import TS_TYPE, empty_ohlc, empty_trades, ohlc_table, trades_table
 
 MS = 1_000_000

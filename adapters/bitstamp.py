@@ -18,7 +18,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.capability import Adapter, Capability, Market, RateLimit
 from dccd_cli.errors import (
     DccdError,
     ExchangeError,
@@ -27,8 +26,9 @@ from dccd_cli.errors import (
     ServerError,
     UnknownSymbolError,
 )
-from dccd_cli.http import AsyncHTTPClient
-from dccd_cli.replies import exchange_message
+from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
+from dccd_cli.net.client import AsyncHTTPClient
+from dccd_cli.net.headers import exchange_message
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
 
 NS = 1_000_000_000

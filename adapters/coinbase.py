@@ -18,18 +18,18 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.capability import Adapter, Capability, Market, RateLimit
 from dccd_cli.errors import (
     DccdError,
     ProtocolError,
     RateLimitedError,
     UnknownSymbolError,
 )
+from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
 from dccd_cli.schema import TS_TYPE, empty_ohlc, empty_trades, ohlc_table, trades_table
 from dccd_cli.timeutil import NS, Span, ns_to_datetime
 
 if TYPE_CHECKING:
-    from dccd_cli.http import AsyncHTTPClient
+    from dccd_cli.net.client import AsyncHTTPClient
 
 _GRANULARITY = {"1m": "60", "5m": "300", "15m": "900", "1h": "3600", "6h": "21600", "1d": "86400"}
 _MAX_CANDLES = 300

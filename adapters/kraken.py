@@ -19,7 +19,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.capability import Adapter, Capability, Market, RateLimit
 from dccd_cli.errors import (
     DccdError,
     ExchangeError,
@@ -28,8 +27,9 @@ from dccd_cli.errors import (
     ServerError,
     UnknownSymbolError,
 )
-from dccd_cli.markets import SYMBOL_RE
-from dccd_cli.replies import parse_http_date
+from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
+from dccd_cli.exchange.markets import SYMBOL_RE
+from dccd_cli.net.headers import parse_http_date
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, require_on_span_grid, trades_table
 from dccd_cli.timeutil import NS, Span, format_ns
 

@@ -11,7 +11,7 @@ real limits (6000 weight a minute; klines weigh 2, aggTrades 4):
   at two sizes (the larger ~10 M trades), to show memory does not grow with the range.
 
 Binance counts weight per minute, so dccd spends a window's budget at once (see
-``dccd_cli.ratelimit``): a download that fits in one window (both of the first two) beats
+``dccd_cli.net.ratelimit``): a download that fits in one window (both of the first two) beats
 the sustained-rate bound, and its ratio is above 1. The footprint's long download spans
 many windows; its ratio shows the sustained pace.
 

@@ -3,50 +3,23 @@
 The public surface is re-exported here; the modules behind it are private.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("dccd")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
-
-from .capability import Adapter, Capability, Market, RateLimit
-from .chunk import Chunk, FailedRange
-from .errors import (
-    BadDateError,
-    BannedError,
-    BaseUrlError,
-    ConfigError,
-    DatasetLockedError,
-    DccdError,
-    ExchangeError,
-    FetchError,
-    NetworkError,
-    OutputPathError,
-    ProtocolError,
-    RateLimitedError,
-    ServerError,
-    StorageError,
-    UnknownExchangeError,
-    UnknownSymbolError,
-    UnsupportedRangeError,
-    UnsupportedSpanError,
-    UsageError,
-)
-from .http import AsyncHTTPClient
-from .inventory import Inventory, SeriesInventory, take_inventory
-from .job import run_download
-from .paginate import paginate_backward, paginate_forward, paginate_ohlc
-from .ratelimit import TokenBucket
-from .registry import adapters, get_adapter
-from .request import DownloadRequest
-from .results import RunResult, SeriesResult, SyncResult
-from .schema import OHLC_SCHEMA, TRADES_SCHEMA, ohlc_table, trades_table
-from .storage import Ledger, SeriesKey, SeriesWriter, read_series
-from .sync import SyncOptions, run_sync
-from .syncconfig import JobSpec, SyncConfig, load_config
-from .timeutil import Span
-from .tradepages import paginate_trades
+from dccd_cli._version import __version__
+from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
+from dccd_cli.exchange.registry import adapters, get_adapter
+from dccd_cli.net.client import AsyncHTTPClient
+from dccd_cli.net.ratelimit import TokenBucket
+from dccd_cli.pieces import Chunk, FailedRange
+from dccd_cli.run.download import run_download
+from dccd_cli.run.jobfile import JobSpec, SyncConfig, load_config
+from dccd_cli.run.request import DownloadRequest
+from dccd_cli.run.results import RunResult, SeriesResult, SyncResult
+from dccd_cli.run.sync import SyncOptions, run_sync
+from dccd_cli.schema import OHLC_SCHEMA, TRADES_SCHEMA, ohlc_table, trades_table
+from dccd_cli.sources.rest.ohlc import paginate_backward, paginate_forward, paginate_ohlc
+from dccd_cli.sources.rest.trades import paginate_trades
+from dccd_cli.storage import Ledger, SeriesKey, SeriesWriter, read_series
+from dccd_cli.storage.inventory import Inventory, SeriesInventory, take_inventory
+from dccd_cli.timeutil import Span
 
 __all__ = [
     "AsyncHTTPClient", "DownloadRequest", "run_download", "paginate_backward", "paginate_forward",

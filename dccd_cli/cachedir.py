@@ -1,5 +1,5 @@
-"""dccd's cache directory: market lists (``dccd_cli.markets``) and remembered bans
-(``dccd_cli.bans``). Its own module because both need it and the network layer imports
+"""dccd's cache directory: market lists (``dccd_cli.exchange.markets``) and remembered bans
+(``dccd_cli.net.bans``). Its own module because both need it and the network layer imports
 the bans: nothing here imports the rest of dccd."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ Every failure a user can see is one of these, and the exit code follows from the
     └── DatasetLockedError            exit 75: another dccd sync holds the dataset's lock
 
 Library exceptions (httpx, OSError, orjson) are translated at one boundary each —
-`dccd_cli.http` for the network, `dccd_cli.storage` for the disk — with ``raise ... from exc``.
+`dccd_cli.net.client` for the network, `dccd_cli.storage` for the disk — with ``raise ... from exc``.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import ProtocolError
-from .timeutil import DAY_NS, Span, format_ns
+from dccd_cli.errors import ProtocolError
+from dccd_cli.timeutil import DAY_NS, Span, format_ns
 
 TS_TYPE = pa.timestamp("ns", tz="UTC")
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .errors import BadDateError, UnsupportedSpanError
+from dccd_cli.errors import BadDateError, UnsupportedSpanError
 
 NS = 1_000_000_000
 MS = 1_000_000

@@ -28,7 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import ts_ns_column
+from dccd_cli.schema import ts_ns_column
 
 I64 = npt.NDArray[np.int64]
 

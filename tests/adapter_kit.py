@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import httpx
 import pyarrow as pa
 
-from dccd_cli.capability import Adapter
-from dccd_cli.http import AsyncHTTPClient
+from dccd_cli.exchange.adapter import Adapter
+from dccd_cli.net.client import AsyncHTTPClient
 
 Handler = Callable[[httpx.Request], httpx.Response]
 # (status, body) or (status, body, headers); a str body is sent as is, anything else as JSON.

@@ -82,7 +82,7 @@ def run_both(server: EmulatorServer, out: Path, *, env: dict[str, str] | None = 
 
 
 def expire_bans(*caches: Path) -> None:
-    """End now every ban remembered in these cache directories (``dccd_cli.bans``): what
+    """End now every ban remembered in these cache directories (``dccd_cli.net.bans``): what
     waiting it out would do, without the wait. The next run finds it expired."""
     for cache in caches:
         for path in (cache / "bans").glob("*.json"):

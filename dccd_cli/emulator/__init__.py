@@ -9,14 +9,20 @@ wraps each venue in :mod:`.faults` (5xx, 429, bans, resets, stalls, bad bodies o
 
 from __future__ import annotations
 
-from .bars import Bars
-from .faults import FaultInjector, FaultPlan, FaultRule, FaultSpecError, parse_faults
-from .http import Clock, Request, Response, Venue
-from .instruments import DEFAULT_INSTRUMENTS, Instrument
-from .market import MarketModel, UnknownInstrumentError
-from .server import EmulatorApp, EmulatorServer, EmulatorSettings, serve
-from .trades import AggTrades, Trades
-from .venues import venues
+from dccd_cli.emulator.bars import Bars
+from dccd_cli.emulator.faults import (
+    FaultInjector,
+    FaultPlan,
+    FaultRule,
+    FaultSpecError,
+    parse_faults,
+)
+from dccd_cli.emulator.instruments import DEFAULT_INSTRUMENTS, Instrument
+from dccd_cli.emulator.market import MarketModel, UnknownInstrumentError
+from dccd_cli.emulator.server import EmulatorApp, EmulatorServer, EmulatorSettings, serve
+from dccd_cli.emulator.trades import AggTrades, Trades
+from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venues import venues
 
 __all__ = [
     "DEFAULT_INSTRUMENTS", "venues", "AggTrades", "Bars", "Clock", "EmulatorApp",

@@ -13,8 +13,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import numpy.typing as npt
 
-from ..timeutil import DAY_NS, HOUR_NS, MINUTE_NS, Span
-from .rng import I64
+from dccd_cli.emulator.rng import I64
+from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, Span
 
 _BIG = np.iinfo(np.int64).max
 

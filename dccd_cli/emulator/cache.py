@@ -15,10 +15,10 @@ from dataclasses import fields
 
 import numpy as np
 
-from ..timeutil import DAY_NS, HOUR_NS, MINUTE_NS
-from .bars import Bars, empty_bars, rollup
-from .minutes import InstrumentModel
-from .rng import I64
+from dccd_cli.emulator.bars import Bars, empty_bars, rollup
+from dccd_cli.emulator.minutes import InstrumentModel
+from dccd_cli.emulator.rng import I64
+from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS
 
 MIN_PER_DAY = 1440
 _BATCH_DAYS = 32  # days generated per vectorised pass when filling the bar cache

@@ -63,7 +63,7 @@ from typing import Any
 
 import orjson
 
-from .http import Response
+from dccd_cli.emulator.venue import Response
 
 __all__ = [
     "FAULT_KINDS",

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..timeutil import MINUTE_NS, datetime_to_ns
+from dccd_cli.timeutil import MINUTE_NS, datetime_to_ns
 
 E8 = 100_000_000
 

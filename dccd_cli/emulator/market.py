@@ -35,13 +35,13 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..timeutil import DAY_NS, HOUR_NS, MINUTE_NS, NS, Span
-from .bars import BarFrame, Bars, empty_bars, fill_flat, rollup
-from .cache import MIN_PER_DAY, InstrumentCache
-from .instruments import DEFAULT_INSTRUMENTS, Instrument
-from .minutes import TRADES_PER_GROUP, InstrumentModel
-from .rng import I64
-from .trades import AggTrades, Trades, empty_agg_trades, empty_trades, expand
+from dccd_cli.emulator.bars import BarFrame, Bars, empty_bars, fill_flat, rollup
+from dccd_cli.emulator.cache import MIN_PER_DAY, InstrumentCache
+from dccd_cli.emulator.instruments import DEFAULT_INSTRUMENTS, Instrument
+from dccd_cli.emulator.minutes import TRADES_PER_GROUP, InstrumentModel
+from dccd_cli.emulator.rng import I64
+from dccd_cli.emulator.trades import AggTrades, Trades, empty_agg_trades, empty_trades, expand
+from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, NS, Span
 
 _SHARED: dict[tuple[object, ...], tuple[InstrumentModel, InstrumentCache]] = {}
 _SHARED_LOCK = threading.Lock()

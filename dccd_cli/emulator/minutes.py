@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ..timeutil import MINUTE_NS
-from . import rng
-from .bars import Bars
-from .instruments import Instrument
-from .rng import F64, I64
+from dccd_cli.emulator import rng
+from dccd_cli.emulator.bars import Bars
+from dccd_cli.emulator.instruments import Instrument
+from dccd_cli.emulator.rng import F64, I64
+from dccd_cli.timeutil import MINUTE_NS
 
 K = 8  # price slots per minute
 MINUTES_PER_YEAR = 525_960.0

@@ -32,11 +32,11 @@ from typing import Any
 import orjson
 import uvicorn
 
-from .faults import FaultInjector, FaultPlan, FaultSpecError, resolve_faults
-from .http import Clock, Request, Response, Venue
-from .instruments import Instrument
-from .market import MarketModel
-from .venues import venues
+from dccd_cli.emulator.faults import FaultInjector, FaultPlan, FaultSpecError, resolve_faults
+from dccd_cli.emulator.instruments import Instrument
+from dccd_cli.emulator.market import MarketModel
+from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venues import venues
 
 log = logging.getLogger("dccd.emulator")
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass, fields
 import numpy as np
 import numpy.typing as npt
 
-from ..timeutil import MINUTE_NS, MS
-from . import rng
-from .bars import Bars
-from .minutes import InstrumentModel, MinuteBlock
-from .rng import I64
+from dccd_cli.emulator import rng
+from dccd_cli.emulator.bars import Bars
+from dccd_cli.emulator.minutes import InstrumentModel, MinuteBlock
+from dccd_cli.emulator.rng import I64
+from dccd_cli.timeutil import MINUTE_NS, MS
 
 _LOCAL = 1 << 22  # random-index stride per minute (max trades per minute)
 _MAX_BURSTS = 3

@@ -12,11 +12,18 @@ answers what is already fetched (``missing``) for resume and incremental sync; t
 helpers serve tests and ``dccd inventory``. Disk errors surface as ``StorageError``.
 """
 
-from .datafile import merge_rows
-from .layout import LEDGER_NAME, Kind, Partition, SeriesKey, file_metadata, partition_for
-from .ledger import FailedInterval, Interval, Ledger
-from .reader import list_series, read_series, verify_series
-from .writer import SeriesWriter, WriteStats
+from dccd_cli.storage.datafile import merge_rows
+from dccd_cli.storage.layout import (
+    LEDGER_NAME,
+    Kind,
+    Partition,
+    SeriesKey,
+    file_metadata,
+    partition_for,
+)
+from dccd_cli.storage.ledger import FailedInterval, Interval, Ledger
+from dccd_cli.storage.reader import list_series, read_series, verify_series
+from dccd_cli.storage.writer import SeriesWriter, WriteStats
 
 __all__ = [
     "LEDGER_NAME",

@@ -22,8 +22,8 @@ import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..errors import StorageError
-from .layout import LOCK_NAME, TEMP_PREFIX, TEMP_SUFFIX, is_temp_name
+from dccd_cli.errors import StorageError
+from dccd_cli.storage.layout import LOCK_NAME, TEMP_PREFIX, TEMP_SUFFIX, is_temp_name
 
 try:  # POSIX advisory locks; Windows has no fcntl (see series_lock).
     import fcntl

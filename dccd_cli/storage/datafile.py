@@ -13,11 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import StorageError
-from ..schema import ts_ns_column
-from ..tradeorder import in_trade_order, integer_ids, trade_order
-from .atomic import atomic_write, storage_error
-from .layout import SeriesKey
+from dccd_cli.errors import StorageError
+from dccd_cli.schema import ts_ns_column
+from dccd_cli.storage.atomic import atomic_write, storage_error
+from dccd_cli.storage.layout import SeriesKey
+from dccd_cli.tradeorder import in_trade_order, integer_ids, trade_order
 
 # Large row groups: readers scan whole files, and per-group overhead (statistics, pages)
 # is negligible at this size. A month of 1m bars (44,640 rows) is one group.

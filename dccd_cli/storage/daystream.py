@@ -22,13 +22,19 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import StorageError
-from ..schema import ts_ns_column
-from ..tradeorder import in_trade_order, integer_ids
-from .atomic import ensure_dir, fsync_dir, storage_error, temp_path_for
-from .datafile import ROW_GROUP_ROWS, all_distinct, all_unique, conform, parquet_options
-from .layout import Partition, SeriesKey
-from .manifest import FileEntry, footer_entry, stat_of
+from dccd_cli.errors import StorageError
+from dccd_cli.schema import ts_ns_column
+from dccd_cli.storage.atomic import ensure_dir, fsync_dir, storage_error, temp_path_for
+from dccd_cli.storage.datafile import (
+    ROW_GROUP_ROWS,
+    all_distinct,
+    all_unique,
+    conform,
+    parquet_options,
+)
+from dccd_cli.storage.layout import Partition, SeriesKey
+from dccd_cli.storage.manifest import FileEntry, footer_entry, stat_of
+from dccd_cli.tradeorder import in_trade_order, integer_ids
 
 
 @dataclass

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .ledger import Interval, Ledger, normalize
-from .manifest import footer_entry, stat_of
+from dccd_cli.storage.ledger import Interval, Ledger, normalize
+from dccd_cli.storage.manifest import footer_entry, stat_of
 
 CORRUPT_SUFFIX = ".corrupt"
 

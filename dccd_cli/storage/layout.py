@@ -33,9 +33,9 @@ from typing import Literal
 
 import pyarrow as pa
 
-from ..errors import OutputPathError
-from ..schema import OHLC_SCHEMA, TRADES_SCHEMA
-from ..timeutil import DAY_NS, datetime_to_ns, ns_to_datetime
+from dccd_cli.errors import OutputPathError
+from dccd_cli.schema import OHLC_SCHEMA, TRADES_SCHEMA
+from dccd_cli.timeutil import DAY_NS, datetime_to_ns, ns_to_datetime
 
 Kind = Literal["ohlc", "trades"]
 KINDS: tuple[Kind, ...] = ("ohlc", "trades")

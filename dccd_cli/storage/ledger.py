@@ -43,10 +43,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..errors import OutputPathError, StorageError
-from .atomic import atomic_write_bytes, storage_error
-from .layout import LEDGER_NAME, SeriesKey
-from .manifest import FileEntry
+from dccd_cli.errors import OutputPathError, StorageError
+from dccd_cli.storage.atomic import atomic_write_bytes, storage_error
+from dccd_cli.storage.layout import LEDGER_NAME, SeriesKey
+from dccd_cli.storage.manifest import FileEntry
 
 Interval = tuple[int, int]
 

@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..schema import ts_ns_column
-from ..tradeorder import integer_ids
+from dccd_cli.schema import ts_ns_column
+from dccd_cli.tradeorder import integer_ids
 
 
 @dataclass(frozen=True)

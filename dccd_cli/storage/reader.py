@@ -18,12 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import StorageError
-from ..schema import ts_ns_column
-from ..timeutil import format_ns
-from ..tradeorder import in_trade_order, integer_ids, trade_order
-from .datafile import merge_rows, read_data_file
-from .layout import (
+from dccd_cli.errors import StorageError
+from dccd_cli.schema import ts_ns_column
+from dccd_cli.storage.datafile import merge_rows, read_data_file
+from dccd_cli.storage.layout import (
     KINDS,
     LEDGER_NAME,
     SeriesKey,
@@ -34,9 +32,11 @@ from .layout import (
     partition_for,
     partition_from_name,
 )
-from .ledger import Interval, Ledger, normalize
-from .manifest import FileEntry, id_bounds
-from .upgrade import series_dirs
+from dccd_cli.storage.ledger import Interval, Ledger, normalize
+from dccd_cli.storage.manifest import FileEntry, id_bounds
+from dccd_cli.storage.upgrade import series_dirs
+from dccd_cli.timeutil import format_ns
+from dccd_cli.tradeorder import in_trade_order, integer_ids, trade_order
 
 
 def read_series(

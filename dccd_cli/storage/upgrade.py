@@ -33,11 +33,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import __version__
-from ..errors import StorageError
-from .atomic import fsync_dir, series_lock, storage_error
-from .datafile import merge_rows, read_data_file, write_data_file
-from .layout import (
+from dccd_cli._version import __version__
+from dccd_cli.errors import StorageError
+from dccd_cli.storage.atomic import fsync_dir, series_lock, storage_error
+from dccd_cli.storage.datafile import merge_rows, read_data_file, write_data_file
+from dccd_cli.storage.layout import (
     LEDGER_NAME,
     LOCK_NAME,
     Partition,
@@ -47,8 +47,8 @@ from .layout import (
     partition_files,
     partition_for,
 )
-from .ledger import Ledger
-from .manifest import table_entry
+from dccd_cli.storage.ledger import Ledger
+from dccd_cli.storage.manifest import table_entry
 
 
 def _month_key(key: SeriesKey) -> SeriesKey | None:

@@ -37,26 +37,40 @@ from typing import Self
 import numpy as np
 import pyarrow as pa
 
-from ..chunk import Chunk, FailedRange
-from ..errors import StorageError
-from ..schema import ts_ns_column
-from ..tradeorder import integer_ids, trade_order
-from .atomic import (
+from dccd_cli.errors import StorageError
+from dccd_cli.pieces import Chunk, FailedRange
+from dccd_cli.schema import ts_ns_column
+from dccd_cli.storage.atomic import (
     clean_stale_temps,
     series_lock,
     storage_error,
 )
-from .datafile import (
+from dccd_cli.storage.datafile import (
     conform,
     merge_rows,
     read_data_file,
     write_data_file,
 )
-from .daystream import DayStream, stream_for
-from .layout import Partition, SeriesKey, file_metadata, partition_files, partition_for
-from .ledger import FailedInterval, Interval, Ledger, intersect, normalize, subtract, union
-from .manifest import FileEntry, footer_entry, table_entry
-from .upgrade import fold_monthly_files
+from dccd_cli.storage.daystream import DayStream, stream_for
+from dccd_cli.storage.layout import (
+    Partition,
+    SeriesKey,
+    file_metadata,
+    partition_files,
+    partition_for,
+)
+from dccd_cli.storage.ledger import (
+    FailedInterval,
+    Interval,
+    Ledger,
+    intersect,
+    normalize,
+    subtract,
+    union,
+)
+from dccd_cli.storage.manifest import FileEntry, footer_entry, table_entry
+from dccd_cli.storage.upgrade import fold_monthly_files
+from dccd_cli.tradeorder import integer_ids, trade_order
 
 log = logging.getLogger("dccd.storage")
 

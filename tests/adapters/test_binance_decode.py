@@ -1,4 +1,4 @@
-"""Binance pages on ``httpx.MockTransport``: compact pages are read by dccd_cli.colscan,
+"""Binance pages on ``httpx.MockTransport``: compact pages are read by dccd_cli.exchange.pagescan,
 anything else by the JSON path, with the same tables and cursors; an error object inside
 HTTP 200 is still caught by the adapter's check and retried."""
 
@@ -15,7 +15,7 @@ from dccd_testing import SAMPLES as samples_dir
 
 from dccd_cli.adapters import binance
 from dccd_cli.adapters.binance import BinanceAdapter
-from dccd_cli.capability import Market
+from dccd_cli.exchange.adapter import Market
 
 SAMPLES = samples_dir / "binance"
 MS = 1_000_000

@@ -17,12 +17,12 @@ from adapter_kit import FakeClock, Handler, make_adapter, replies
 from dccd_testing import SAMPLES as samples_dir
 
 from dccd_cli.adapters.bitfinex import BitfinexAdapter
-from dccd_cli.capability import Market
-from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, ProtocolError, RateLimitedError, ServerError
-from dccd_cli.paginate import paginate_ohlc
+from dccd_cli.exchange.adapter import Market
+from dccd_cli.pieces import Chunk
+from dccd_cli.sources.rest.ohlc import paginate_ohlc
+from dccd_cli.sources.rest.trades import paginate_trades
 from dccd_cli.timeutil import DAY_NS, MINUTE_NS, MS, Span
-from dccd_cli.tradepages import paginate_trades
 
 # Real sample, verbatim from tests/fixtures/samples/bitfinex/ (provenance in SOURCES.md).
 ERROR_RATELIMIT = '["error",11010,"ratelimit: error"]'

@@ -13,12 +13,12 @@ import pytest
 from adapter_kit import FakeClock, Handler, ints, make_adapter, replies
 
 from dccd_cli.adapters.bitmex import BitmexAdapter
-from dccd_cli.capability import Market
-from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, UnknownSymbolError
-from dccd_cli.paginate import paginate_ohlc
+from dccd_cli.exchange.adapter import Market
+from dccd_cli.pieces import Chunk
+from dccd_cli.sources.rest.ohlc import paginate_ohlc
+from dccd_cli.sources.rest.trades import paginate_trades
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, MS, Span
-from dccd_cli.tradepages import paginate_trades
 
 # Real samples, verbatim from tests/fixtures/samples/bitmex/ (a real /trade/bucketed reply
 # quoted in ExchangeSharp, a real /trade row from BitMEX's delta-server README).

@@ -12,12 +12,12 @@ import pytest
 from adapter_kit import Handler, ints, make_adapter, replies
 
 from dccd_cli.adapters.bitstamp import BitstampAdapter
-from dccd_cli.capability import Market
-from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, UnknownSymbolError
-from dccd_cli.paginate import paginate_ohlc
+from dccd_cli.exchange.adapter import Market
+from dccd_cli.pieces import Chunk
+from dccd_cli.sources.rest.ohlc import paginate_ohlc
+from dccd_cli.sources.rest.trades import paginate_trades
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, NS, Span
-from dccd_cli.tradepages import paginate_trades
 
 # Real replies recorded by ccxt (ccxt/ccxt ts/src/test/static/response/bitstamp.json,
 # fetchOHLCV and fetchTrades for BTC/USDT), verbatim.

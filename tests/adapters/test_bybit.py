@@ -13,16 +13,16 @@ import pyarrow as pa
 import pytest
 from adapter_kit import FakeClock, Handler, ints, make_adapter, replies
 
-from dccd_cli import request
 from dccd_cli.adapters.bybit import BybitAdapter
-from dccd_cli.capability import Market
 from dccd_cli.errors import (
     BannedError,
     ExchangeError,
     UnknownSymbolError,
     UnsupportedRangeError,
 )
-from dccd_cli.paginate import paginate_ohlc
+from dccd_cli.exchange.adapter import Market
+from dccd_cli.run import request
+from dccd_cli.sources.rest.ohlc import paginate_ohlc
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MS, Span
 
 # Real samples, verbatim from tests/fixtures/samples/bybit/ (Bybit's docs, ccxt's source,

@@ -16,12 +16,12 @@ from adapter_kit import FakeClock, Handler, make_adapter, replies
 from dccd_testing import SAMPLES as samples_dir
 
 from dccd_cli.adapters.coinbase import CoinbaseAdapter
-from dccd_cli.capability import Market
-from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, UnknownSymbolError
-from dccd_cli.paginate import paginate_ohlc
+from dccd_cli.exchange.adapter import Market
+from dccd_cli.pieces import Chunk
+from dccd_cli.sources.rest.ohlc import paginate_ohlc
+from dccd_cli.sources.rest.trades import paginate_trades
 from dccd_cli.timeutil import HOUR_NS, MINUTE_NS, NS, Span
-from dccd_cli.tradepages import paginate_trades
 
 # Real samples, verbatim from tests/fixtures/samples/coinbase/ (provenance in SOURCES.md).
 TRADES_DOCS_EXAMPLE = """[

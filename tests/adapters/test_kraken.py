@@ -17,16 +17,16 @@ from adapter_kit import FakeClock, Handler, make_adapter, replies
 from dccd_testing import SAMPLES as samples_dir
 
 from dccd_cli.adapters.kraken import KrakenAdapter
-from dccd_cli.capability import Market
-from dccd_cli.chunk import Chunk
 from dccd_cli.errors import (
     ExchangeError,
     RateLimitedError,
     ServerError,
     UnknownSymbolError,
 )
+from dccd_cli.exchange.adapter import Market
+from dccd_cli.pieces import Chunk
+from dccd_cli.sources.rest.trades import paginate_trades
 from dccd_cli.timeutil import HOUR_NS, MINUTE_NS, NS
-from dccd_cli.tradepages import paginate_trades
 
 # Real samples, verbatim from tests/fixtures/samples/kraken/ (provenance in SOURCES.md):
 # Kraken's API reference examples and the error bodies its docs and clients quote.

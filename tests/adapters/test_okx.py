@@ -13,12 +13,12 @@ import pytest
 from adapter_kit import FakeClock, Handler, collect, ints, make_adapter, replies
 
 from dccd_cli.adapters.okx import OkxAdapter
-from dccd_cli.capability import Market
-from dccd_cli.chunk import Chunk
 from dccd_cli.errors import ExchangeError, UnknownSymbolError
-from dccd_cli.paginate import paginate_ohlc
+from dccd_cli.exchange.adapter import Market
+from dccd_cli.pieces import Chunk
+from dccd_cli.sources.rest.ohlc import paginate_ohlc
+from dccd_cli.sources.rest.trades import paginate_trades
 from dccd_cli.timeutil import DAY_NS, MINUTE_NS, MS, Span
-from dccd_cli.tradepages import paginate_trades
 
 # Real samples, verbatim from tests/fixtures/samples/okx/ (OKX docs-v5 examples and
 # third-party logs; provenance in samples/SOURCES.md).

@@ -7,8 +7,8 @@ import json
 import re
 from pathlib import Path
 
-from dccd_cli.cli import app
-from dccd_cli.registry import adapters
+from dccd_cli.cli.app import app
+from dccd_cli.exchange.registry import adapters
 
 COMMAND = re.compile(r"`dccd ([a-z][a-z-]*)")
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""dccd_cli.estimate on a fake exchange whose trades are known exactly: one every second."""
+"""dccd_cli.run.estimate on a fake exchange whose trades are known exactly: one every second."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from dccd_cli.capability import Adapter, Capability, Market, RateLimit
-from dccd_cli.estimate import (
+from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
+from dccd_cli.run.download import SeriesTask
+from dccd_cli.run.estimate import (
     TRADE_BYTES,
     estimate_series,
     exchange_total,
     sample_points,
     trade_requests,
 )
-from dccd_cli.job import SeriesTask
-from dccd_cli.results import Estimate
+from dccd_cli.run.results import Estimate
 from dccd_cli.schema import trades_table
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, NS
 

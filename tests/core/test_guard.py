@@ -1,4 +1,4 @@
-"""The page guard and the dense-id proof (dccd_cli.guard), against a fake exchange."""
+"""The page guard and the dense-id proof (dccd_cli.sources.rest.checks), against a fake exchange."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import pyarrow as pa
 import pytest
 
-from dccd_cli.chunk import Chunk, FailedRange, Piece
 from dccd_cli.errors import NetworkError, ProtocolError
-from dccd_cli.guard import _sorted_unique, guarded, verify_dense_ids
+from dccd_cli.pieces import Chunk, FailedRange, Piece
 from dccd_cli.schema import trades_table
+from dccd_cli.sources.rest.checks import _sorted_unique, guarded, verify_dense_ids
 
 MS = 1_000_000
 # Trade i happens at i ms (two per ms from id 100 on, to have instants shared by trades).

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from dccd_testing import run_cli
 
-from dccd_cli.bounds import limit_history
-from dccd_cli.capability import Capability
 from dccd_cli.errors import UnsupportedRangeError
-from dccd_cli.registry import adapters
-from dccd_cli.results import SeriesResult
+from dccd_cli.exchange.adapter import Capability
+from dccd_cli.exchange.registry import adapters
+from dccd_cli.run.bounds import limit_history
+from dccd_cli.run.results import SeriesResult
 from dccd_cli.timeutil import HOUR_NS, MS, Span, parse_time
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -6,9 +6,15 @@ import asyncio
 
 import pytest
 
-from dccd_cli.capability import Market
 from dccd_cli.errors import UnknownSymbolError
-from dccd_cli.markets import check_symbol, close_markets, match_symbol, resolve, unknown_symbol
+from dccd_cli.exchange.adapter import Market
+from dccd_cli.exchange.markets import (
+    check_symbol,
+    close_markets,
+    match_symbol,
+    resolve,
+    unknown_symbol,
+)
 
 
 def _market(symbol: str, native: str, **extra: str) -> Market:

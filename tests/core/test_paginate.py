@@ -11,12 +11,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from dccd_cli.chunk import Chunk, FailedRange
 from dccd_cli.errors import BannedError, ServerError
-from dccd_cli.paginate import clip_sorted, ohlc_windows, paginate_ohlc
+from dccd_cli.pieces import Chunk, FailedRange
 from dccd_cli.schema import ohlc_table, trades_table
+from dccd_cli.sources.rest.ohlc import clip_sorted, ohlc_windows, paginate_ohlc
+from dccd_cli.sources.rest.trades import MIN_TRADE_WINDOW_NS, TradeWindows, paginate_trades
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, Span
-from dccd_cli.tradepages import MIN_TRADE_WINDOW_NS, TradeWindows, paginate_trades
 
 T0 = 1_704_067_200 * 10**9  # 2024-01-01
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 
-from dccd_cli.progress import LogProgress
-from dccd_cli.results import SeriesResult
+from dccd_cli.cli.progress import LogProgress
+from dccd_cli.run.results import SeriesResult
 
 T0 = 1_709_251_200.0  # 2024-03-01T00:00:00Z
 

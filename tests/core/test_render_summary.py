@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from dccd_cli.render import render_run, render_sync
-from dccd_cli.results import RunResult, SeriesResult, SyncResult
+from dccd_cli.cli.render import render_run, render_sync
+from dccd_cli.run.results import RunResult, SeriesResult, SyncResult
 from dccd_cli.timeutil import parse_time
 
 

@@ -21,7 +21,7 @@ import pytest
 from dccd_testing import FROZEN_NOW, run_cli
 
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings, MarketModel
-from dccd_cli.registry import adapters
+from dccd_cli.exchange.registry import adapters
 from dccd_cli.timeutil import HOUR_NS, Span
 
 SYMBOL = "BTC-USDT"

@@ -11,9 +11,9 @@ import asyncio
 
 from dccd_testing import FROZEN_NOW
 
-from dccd_cli.capability import RateLimit
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
-from dccd_cli.http import AsyncHTTPClient
+from dccd_cli.exchange.adapter import RateLimit
+from dccd_cli.net.client import AsyncHTTPClient
 
 LIMIT, WINDOW_S = 240, 3
 VENUE = {"weight_limit": LIMIT, "window_s": WINDOW_S, "ban_after": 0}  # one 429 and banned

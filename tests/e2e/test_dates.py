@@ -19,7 +19,7 @@ from dccd_testing import run_cli
 
 from dccd_cli.emulator import EmulatorServer
 from dccd_cli.errors import BadDateError
-from dccd_cli.request import check_dates
+from dccd_cli.run.request import check_dates
 
 
 def test_a_relative_start_before_a_fixed_end_is_read_by_the_exchanges_clock(

@@ -26,7 +26,7 @@ from dccd_testing import FROZEN_NOW, TEST_TRADES_SCALE, files_under, run_cli
 from fault_kit import FAST_FAILURE
 
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
-from dccd_cli.lock import DatasetLock
+from dccd_cli.storage.lock import DatasetLock
 
 OHLC = ("ohlc", "binance", "BTC-USDT", "--span", "1h", "--start", "2024-02-01", "--end", "2024-02-02")
 # Three hours of trades: a few pages, so several progress lines are written along the way.

@@ -21,7 +21,7 @@ from dccd_testing import FROZEN_NOW, run_cli
 
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
 from dccd_cli.emulator.venues import venues
-from dccd_cli.registry import adapters
+from dccd_cli.exchange.registry import adapters
 from dccd_cli.timeutil import Span
 
 OKX_LIMITS = {**venues()["okx"].defaults["rate_limits"], "/market/history-candles": (1, 2)}

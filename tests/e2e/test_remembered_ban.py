@@ -15,8 +15,8 @@ from typing import Any
 
 from dccd_testing import FROZEN_NOW, TEST_TRADES_SCALE, run_cli
 
-from dccd_cli.bans import ban_file
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
+from dccd_cli.net.bans import ban_file
 
 OHLC = ("ohlc", "binance", "BTC-USDT", "--span", "1m", "--start", "2024-02-20", "--end", "2024-02-28")
 

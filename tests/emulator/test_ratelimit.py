@@ -3,7 +3,7 @@ BitMEX's continuously refilled counter and Kraken's decaying call counter."""
 
 from __future__ import annotations
 
-from dccd_cli.emulator.ratelimit import TokenBuckets
+from dccd_cli.emulator.limiter import TokenBuckets
 
 
 class Clock:

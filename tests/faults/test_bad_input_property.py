@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from dccd_cli.cli import app
+from dccd_cli.cli.app import app
 from dccd_cli.emulator import EmulatorServer
 from dccd_cli.errors import BadDateError, ConfigError, UsageError
-from dccd_cli.markets import check_symbol
-from dccd_cli.registry import adapters
-from dccd_cli.syncconfig import load_config
+from dccd_cli.exchange.markets import check_symbol
+from dccd_cli.exchange.registry import adapters
+from dccd_cli.run.jobfile import load_config
 from dccd_cli.timeutil import Span, parse_time
 
 NOW = parse_time("2024-03-01T00:30Z", now=0)

@@ -80,7 +80,7 @@ def write_table(self, *args, **kwargs):  # every Parquet write goes through a Pa
         crash()  # a row group written, the file not finished: no footer yet
 pq.ParquetWriter.write_table = write_table
 
-from dccd_cli.cli import main
+from dccd_cli.cli.app import main
 sys.argv = ["dccd", *sys.argv[3:]]
 main()
 """

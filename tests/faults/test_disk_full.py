@@ -31,7 +31,7 @@ from fault_kit import (
 )
 from typer.testing import CliRunner
 
-from dccd_cli.cli import app
+from dccd_cli.cli.app import app
 from dccd_cli.emulator import EmulatorServer
 from dccd_cli.storage import SeriesKey, atomic
 

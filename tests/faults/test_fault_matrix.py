@@ -53,7 +53,7 @@ from dccd_cli.emulator import (
     parse_faults,
     venues,
 )
-from dccd_cli.registry import adapters
+from dccd_cli.exchange.registry import adapters
 from dccd_cli.storage import Ledger, SeriesKey, read_series
 from dccd_cli.timeutil import Span
 

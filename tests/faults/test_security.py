@@ -31,14 +31,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.main import get_command
 
-from dccd_cli.cli import app
+from dccd_cli.cli.app import app
 from dccd_cli.emulator import EmulatorServer, serve
 from dccd_cli.errors import NetworkError, OutputPathError
-from dccd_cli.http import AsyncHTTPClient
-from dccd_cli.job import run_download
-from dccd_cli.request import DownloadRequest
+from dccd_cli.net.client import AsyncHTTPClient
+from dccd_cli.net.transport import StreamTransport, make_transport
+from dccd_cli.run.download import run_download
+from dccd_cli.run.request import DownloadRequest
 from dccd_cli.storage import SeriesKey
-from dccd_cli.transport import StreamTransport, make_transport
 
 PACKAGE = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-Pa55"

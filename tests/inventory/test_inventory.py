@@ -16,12 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 from dccd_testing import FROZEN_NOW, run_cli
 
-from dccd_cli.chunk import Chunk, FailedRange
 from dccd_cli.emulator import EmulatorServer
-from dccd_cli.inventory import _Grid, take_inventory
-from dccd_cli.lock import DatasetLock
+from dccd_cli.pieces import Chunk, FailedRange
 from dccd_cli.schema import OHLC_SCHEMA, TRADES_SCHEMA
 from dccd_cli.storage import SeriesKey, SeriesWriter
+from dccd_cli.storage.inventory import _Grid, take_inventory
+from dccd_cli.storage.lock import DatasetLock
 from dccd_cli.timeutil import DAY_NS, MINUTE_NS, NS, Span, datetime_to_ns
 
 T0 = 1_709_251_200 * NS  # 2024-03-01

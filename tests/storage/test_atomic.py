@@ -15,8 +15,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from dccd_cli.chunk import Chunk
 from dccd_cli.errors import StorageError
+from dccd_cli.pieces import Chunk
 from dccd_cli.schema import ohlc_table
 from dccd_cli.storage import Ledger, SeriesKey, SeriesWriter, read_series, verify_series
 from dccd_cli.timeutil import HOUR_NS, datetime_to_ns
@@ -133,7 +133,7 @@ CHILD = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     import pyarrow.parquet as pq
-    from dccd_cli.chunk import Chunk
+    from dccd_cli.pieces import Chunk
     from dccd_cli.schema import ohlc_table
     from dccd_cli.storage import Ledger, SeriesKey, SeriesWriter
 

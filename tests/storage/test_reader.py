@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dccd_cli.chunk import Chunk, FailedRange
+from dccd_cli.pieces import Chunk, FailedRange
 from dccd_cli.schema import ohlc_table, trades_table, ts_ns_column
 from dccd_cli.storage import SeriesKey, SeriesWriter, list_series, read_series, verify_series
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, datetime_to_ns

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dccd_cli.chunk import Chunk
+from dccd_cli.pieces import Chunk
 from dccd_cli.schema import trades_table
 from dccd_cli.storage import Ledger, SeriesKey, SeriesWriter, read_series, verify_series
 from dccd_cli.storage import writer as writer_module

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dccd_cli.chunk import Chunk
+from dccd_cli.pieces import Chunk
 from dccd_cli.schema import trades_table
 from dccd_cli.storage import SeriesKey, SeriesWriter, read_series, verify_series
 from dccd_cli.storage import writer as writer_module

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from dccd_cli.chunk import Chunk
+from dccd_cli.pieces import Chunk
 from dccd_cli.schema import ohlc_table
 from dccd_cli.storage import Ledger, SeriesKey, SeriesWriter, read_series, verify_series
 from dccd_cli.storage.upgrade import series_dirs, stored_ledger, upgrade_series

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dccd_cli.chunk import Chunk, FailedRange
+from dccd_cli.pieces import Chunk, FailedRange
 from dccd_cli.schema import OHLC_SCHEMA, TRADES_SCHEMA, ohlc_table, trades_table, ts_ns_column
 from dccd_cli.storage import Ledger, SeriesKey, SeriesWriter, merge_rows, read_series, verify_series
 from dccd_cli.storage import writer as writer_module

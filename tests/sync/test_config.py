@@ -11,7 +11,7 @@ import pytest
 from dccd_testing import run_cli
 
 from dccd_cli.errors import ConfigError
-from dccd_cli.syncconfig import DEFAULT_OVERLAP_BARS, load_config
+from dccd_cli.run.jobfile import DEFAULT_OVERLAP_BARS, load_config
 from dccd_cli.timeutil import MINUTE_NS
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.toml"))

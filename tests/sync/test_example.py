@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dccd_testing import run_cli
 
-from dccd_cli.syncconfig import JobSpec, load_config
+from dccd_cli.run.jobfile import JobSpec, load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dccd_cli.job import fetch_ranges
+from dccd_cli.run.download import fetch_ranges
 from dccd_cli.storage import Ledger
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MINUTE_NS, Span
 

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from dccd_cli.http import AsyncHTTPClient, HTTPStats, series_stats
+from dccd_cli.net.client import AsyncHTTPClient, HTTPStats, series_stats
 
 
 async def test_concurrent_series_count_apart_on_one_shared_client() -> None:

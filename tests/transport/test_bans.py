@@ -1,4 +1,4 @@
-"""Bans remembered across runs (dccd_cli.bans) and how a new client honours them."""
+"""Bans remembered across runs (dccd_cli.net.bans) and how a new client honours them."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import httpx
 import pytest
 
-from dccd_cli.bans import UNKNOWN_BAN_S, active, ban_file, remember
 from dccd_cli.errors import BannedError
-from dccd_cli.http import AsyncHTTPClient
+from dccd_cli.net.bans import UNKNOWN_BAN_S, active, ban_file, remember
+from dccd_cli.net.client import AsyncHTTPClient
 
 T0 = 1_704_067_200.0  # 2024-01-01T00:00:00Z
 BASE = "https://api.test"

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from dccd_cli.errors import ExchangeError
-from dccd_cli.http import AsyncHTTPClient
-from dccd_cli.transport import StreamTransport
+from dccd_cli.net.client import AsyncHTTPClient
+from dccd_cli.net.transport import StreamTransport
 
 Reply = Callable[[bytes], bytes]  # request head -> raw response
 

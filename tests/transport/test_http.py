@@ -13,7 +13,6 @@ import httpx
 import orjson
 import pytest
 
-from dccd_cli.capability import RateLimit
 from dccd_cli.errors import (
     BannedError,
     DccdError,
@@ -24,8 +23,9 @@ from dccd_cli.errors import (
     ServerError,
     UnknownSymbolError,
 )
-from dccd_cli.http import AsyncHTTPClient
-from dccd_cli.replies import parse_http_date, parse_retry_after
+from dccd_cli.exchange.adapter import RateLimit
+from dccd_cli.net.client import AsyncHTTPClient
+from dccd_cli.net.headers import parse_http_date, parse_retry_after
 
 BASE = "https://api.test"
 LIMIT = RateLimit(6000, 60, "X-MBX-USED-WEIGHT-1M")

@@ -1,4 +1,4 @@
-"""dccd_cli.requesturl's plain URLs, as AsyncHTTPClient makes them: where the client builds a request URL without httpx's parse
+"""dccd_cli.net.urls's plain URLs, as AsyncHTTPClient makes them: where the client builds a request URL without httpx's parse
 (``PlainURL``), it is exactly httpx's — request target, URL as shown, scheme, host, port;
 anything unusual (characters httpx escapes, credentials, a fragment, a query in the path,
 other schemes, no pairs) is left to httpx."""
@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from dccd_cli.http import AsyncHTTPClient
-from dccd_cli.requesturl import PlainURL, query_pairs, redact
-from dccd_cli.transport import StreamTransport
+from dccd_cli.net.client import AsyncHTTPClient
+from dccd_cli.net.transport import StreamTransport
+from dccd_cli.net.urls import PlainURL, query_pairs, redact
 
 
 async def plain(target: str, params: dict[str, Any]) -> tuple[PlainURL | None, httpx.URL]:

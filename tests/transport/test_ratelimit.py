@@ -15,8 +15,8 @@ from collections import defaultdict
 
 import pytest
 
-from dccd_cli.capability import RateLimit
-from dccd_cli.ratelimit import TokenBucket, bucket_for
+from dccd_cli.exchange.adapter import RateLimit
+from dccd_cli.net.ratelimit import TokenBucket, bucket_for
 
 BINANCE = RateLimit(6000, 60, "X-MBX-USED-WEIGHT-1M")
 # Start mid-minute on an epoch-sized clock, like the exchange's own.
@@ -284,7 +284,7 @@ async def simulate_exchange(
     None: a frozen clock, like an emulator's market clock under ``--now``; otherwise like an
     emulator whose market clock was moved). Returns our
     arrivals and how many requests the exchange rejected."""
-    from dccd_cli.emulator.ratelimit import Verdict, WeightLimiter
+    from dccd_cli.emulator.limiter import Verdict, WeightLimiter
 
     rng = random.Random(seed)
     server_t = [clock() - phase]  # the limiter's windows began ``phase`` s before we start
@@ -350,7 +350,7 @@ async def test_window_mode_never_trips_the_exchanges_limit(
 
 
 def test_a_long_wait_is_told_to_every_waiting_series_and_pacing_is_not() -> None:
-    from dccd_cli.ratelimit import NOTIFY_WAIT_S, wait_listener
+    from dccd_cli.net.ratelimit import NOTIFY_WAIT_S, wait_listener
 
     clock = FakeClock()
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from dccd_cli.transport import StreamTransport, make_transport
+from dccd_cli.net.transport import StreamTransport, make_transport
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from functools import cache
 
-from ..http import Venue
+from dccd_cli.emulator.venue import Venue
 
 # name -> "module:Class" inside this package
 VENUE_CLASSES: dict[str, str] = {

@@ -20,13 +20,13 @@ import asyncio
 import math
 from typing import Any
 
-from ...timeutil import MS, Span
-from ..http import Clock, Request, Response, Venue
-from ..instruments import Instrument
-from ..market import MarketModel
-from ..ratelimit import Verdict, WeightLimiter
-from . import binance_format as fmt
-from .binance_format import BinanceError, ParamReader
+from dccd_cli.emulator.instruments import Instrument
+from dccd_cli.emulator.limiter import Verdict, WeightLimiter
+from dccd_cli.emulator.market import MarketModel
+from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venues import binance_format as fmt
+from dccd_cli.emulator.venues.binance_format import BinanceError, ParamReader
+from dccd_cli.timeutil import MS, Span
 
 # [C] rest-api.md "Kline/Candlestick data": the 16 case-sensitive intervals.
 INTERVALS: dict[str, Span] = {code: Span.parse(code) for code in (

@@ -9,10 +9,16 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ...timeutil import MINUTE_NS, MS
-from ..bars import Bars
-from ..instruments import Instrument, format_e8, format_e8_column, quote_e8, quote_e8_column
-from ..trades import AggTrades, Trades
+from dccd_cli.emulator.bars import Bars
+from dccd_cli.emulator.instruments import (
+    Instrument,
+    format_e8,
+    format_e8_column,
+    quote_e8,
+    quote_e8_column,
+)
+from dccd_cli.emulator.trades import AggTrades, Trades
+from dccd_cli.timeutil import MINUTE_NS, MS
 
 _LONG_RE = re.compile(r"^[0-9]{1,20}$")
 _LONG_RANGE = "^[0-9]{1,20}$"

@@ -20,13 +20,13 @@ import asyncio
 import re
 from typing import Any
 
-from ...timeutil import MS, Span
-from ..bars import Bars
-from ..http import Clock, Request, Response, Venue
-from ..instruments import E8, Instrument
-from ..market import MarketModel
-from ..ratelimit import Verdict, WeightLimiter
-from ..trades import Trades
+from dccd_cli.emulator.bars import Bars
+from dccd_cli.emulator.instruments import E8, Instrument
+from dccd_cli.emulator.limiter import Verdict, WeightLimiter
+from dccd_cli.emulator.market import MarketModel
+from dccd_cli.emulator.trades import Trades
+from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.timeutil import MS, Span
 
 # [C] candle timeframes; ccxt also sends 7D (and maps 1w to it): a 7-day bar.
 TIMEFRAMES: dict[str, Span] = {

@@ -30,12 +30,12 @@ import asyncio
 import math
 from typing import Any
 
-from ...timeutil import MS, Span
-from ..bars import Bars
-from ..http import Clock, Request, Response, Venue
-from ..instruments import Instrument
-from ..market import MarketModel
-from . import bitmex_format as fmt
+from dccd_cli.emulator.bars import Bars
+from dccd_cli.emulator.instruments import Instrument
+from dccd_cli.emulator.market import MarketModel
+from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venues import bitmex_format as fmt
+from dccd_cli.timeutil import MS, Span
 
 # [C] bin sizes of trade/bucketed.
 BINS: dict[str, Span] = {code: Span.parse(code) for code in ("1m", "5m", "1h", "1d")}

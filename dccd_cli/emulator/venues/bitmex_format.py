@@ -19,11 +19,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ...timeutil import MS, NS
-from ..bars import Bars
-from ..instruments import E8, Instrument, quote_e8
-from ..ratelimit import TokenBuckets
-from ..trades import Trades
+from dccd_cli.emulator.bars import Bars
+from dccd_cli.emulator.instruments import E8, Instrument, quote_e8
+from dccd_cli.emulator.limiter import TokenBuckets
+from dccd_cli.emulator.trades import Trades
+from dccd_cli.timeutil import MS, NS
 
 # asset -> (currency id, scale, name) [C: ccxt fixtures for XBt and USDt; B for the rest].
 ASSETS: dict[str, tuple[str, int, str]] = {

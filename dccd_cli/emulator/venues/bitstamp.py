@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ...timeutil import NS, Span
-from ..bars import BarFrame, Bars
-from ..http import Clock, Request, Response, Venue
-from ..instruments import Instrument, format_e8
-from ..market import MarketModel
-from ..ratelimit import Verdict, WeightLimiter
-from ..trades import Trades
+from dccd_cli.emulator.bars import BarFrame, Bars
+from dccd_cli.emulator.instruments import Instrument, format_e8
+from dccd_cli.emulator.limiter import Verdict, WeightLimiter
+from dccd_cli.emulator.market import MarketModel
+from dccd_cli.emulator.trades import Trades
+from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.timeutil import NS, Span
 
 # [C] OHLC steps in seconds.
 STEPS = (60, 180, 300, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400, 259200)

@@ -19,13 +19,13 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from ...timeutil import NS, Span, datetime_to_ns, ns_to_datetime
-from ..bars import Bars
-from ..http import Clock, Request, Response, Venue
-from ..instruments import E8, Instrument, format_e8
-from ..market import MarketModel
-from ..ratelimit import TokenBuckets
-from ..trades import Trades
+from dccd_cli.emulator.bars import Bars
+from dccd_cli.emulator.instruments import E8, Instrument, format_e8
+from dccd_cli.emulator.limiter import TokenBuckets
+from dccd_cli.emulator.market import MarketModel
+from dccd_cli.emulator.trades import Trades
+from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.timeutil import NS, Span, datetime_to_ns, ns_to_datetime
 
 # [C] "granularity must be one of 60, 300, 900, 3600, 21600, 86400".
 GRANULARITIES: dict[int, Span] = {60: Span.parse("1m"), 300: Span.parse("5m"),

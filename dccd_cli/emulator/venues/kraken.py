@@ -22,12 +22,12 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ...timeutil import MS, NS, Span
-from ..http import Clock, Request, Response, Venue
-from ..instruments import Instrument
-from ..market import MarketModel
-from ..ratelimit import TokenBuckets
-from . import kraken_format as fmt
+from dccd_cli.emulator.instruments import Instrument
+from dccd_cli.emulator.limiter import TokenBuckets
+from dccd_cli.emulator.market import MarketModel
+from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venues import kraken_format as fmt
+from dccd_cli.timeutil import MS, NS, Span
 
 # [C] OHLC intervals in minutes. 10080 and 21600 (a week, 15 days) open on multiples of
 # their length since the epoch unless week_anchor is "monday".

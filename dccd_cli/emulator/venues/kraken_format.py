@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...timeutil import NS
-from ..bars import Bars
-from ..instruments import E8, Instrument, format_e8, quote_e8
-from ..trades import Trades
+from dccd_cli.emulator.bars import Bars
+from dccd_cli.emulator.instruments import E8, Instrument, format_e8, quote_e8
+from dccd_cli.emulator.trades import Trades
+from dccd_cli.timeutil import NS
 
 # Kraken's short names where they differ from the usual code.
 SHORT_NAMES = {"BTC": "XBT", "DOGE": "XDG"}

@@ -20,14 +20,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ...timeutil import DAY_NS, HOUR_NS, MS, Span
-from ..bars import BarFrame, Bars
-from ..http import Clock, Request, Response, Venue
-from ..instruments import Instrument, plain_decimal, quote_e8
-from ..market import MarketModel
-from ..ratelimit import Verdict, WeightLimiter
-from ..trades import Trades
-from .query import QueryParams
+from dccd_cli.emulator.bars import BarFrame, Bars
+from dccd_cli.emulator.instruments import Instrument, plain_decimal, quote_e8
+from dccd_cli.emulator.limiter import Verdict, WeightLimiter
+from dccd_cli.emulator.market import MarketModel
+from dccd_cli.emulator.trades import Trades
+from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venues.query import QueryParams
+from dccd_cli.timeutil import DAY_NS, HOUR_NS, MS, Span
 
 # [C] bar codes. Days, weeks, months and 6H/12H open on Hong Kong time (UTC+8) unless the
 # code ends in "utc"; 1H-4H boundaries are the same in both zones.

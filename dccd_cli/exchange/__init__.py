@@ -1,0 +1,1 @@
+"""The exchange SDK that adapters import: the adapter base, capabilities, markets, registry."""

@@ -1,0 +1,1 @@
+"""Orchestration shared by the CLI and the Python API: validation, planning, downloads, sync."""
