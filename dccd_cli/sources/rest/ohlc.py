@@ -311,9 +311,10 @@ async def paginate_backward(
             break
         ts = _np_ts(table)
         oldest = int(ts[0])
-        # rows at the oldest instant may continue on the next page: leave them to it
+        # rows at the oldest instant may continue on the next page: leave them to it (also
+        # when that instant is the range's start: the next page asks for it alone)
         keep = filter_rows(table, ts > oldest)
-        if oldest <= start_ns or keep.num_rows == 0:
+        if keep.num_rows == 0:
             raise FetchError(f"page before {hi} holds {table.num_rows} rows of one instant")
         pages.append(Chunk(oldest + 1, hi, keep))
         hi = oldest + 1
