@@ -20,6 +20,7 @@ from dccd_cli.errors import (
     OutputPathError,
     UnsupportedRangeError,
     UnsupportedSpanError,
+    UsageError,
 )
 from dccd_cli.exchange.adapter import Adapter, Capability
 from dccd_cli.exchange.markets import check_symbol
@@ -188,7 +189,7 @@ def validate(req: DownloadRequest) -> _Plan:
     adapter_cls = get_adapter(req.exchange)
     cap, spans = check_spans(adapter_cls, req.kind, req.spans)
     if not req.symbols:
-        raise BadDateError("name at least one symbol, e.g. BTC-USDT")
+        raise UsageError("name at least one symbol, e.g. BTC-USDT")
     symbols = [check_symbol(s) for s in req.symbols]
     if req.base_url is not None:
         req.base_url = check_base_url(req.base_url)
