@@ -49,7 +49,7 @@ def _to_arrow(values: Sequence[Any] | pa.Array, target: pa.DataType, *, exact: b
     inference costs ~40 µs a call (it tries an import each time) plus a look at every
     element. Strings (decimal text) are read as strings; numbers straight as ``target``
     when the conversion is ``exact`` — pyarrow refuses, never rounds, a lossy double — and
-    anything else (a lossy value, Decimals, ints for an int column) by inference as before,
+    anything else (a lossy value, Decimals, ints for an int column) by pyarrow's inference,
     so the cast below still refuses what does not fit."""
     if isinstance(values, pa.Array):
         return values

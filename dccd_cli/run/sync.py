@@ -45,6 +45,10 @@ from dccd_cli.run.request import check_kind, check_output_dir, not_an_api
 from dccd_cli.run.results import JobFailure, SeriesResult, SyncResult
 from dccd_cli.storage.lock import DatasetLock
 
+#: Where a series stands in the file: (job, market within the job, kind or span within the
+#: job), so results come back in the file's order.
+Order = tuple[int, int, int]
+
 
 @dataclass
 class SyncOptions:
@@ -73,8 +77,8 @@ class _Group:
     adapter_cls: type[Adapter]
     jobs: list[JobSpec]
     adapter: Adapter | None = None
-    tasks: list[tuple[int, SeriesTask]] = field(default_factory=list)
-    done: list[tuple[int, SeriesResult]] = field(default_factory=list)  # no fetch needed
+    tasks: list[tuple[Order, SeriesTask]] = field(default_factory=list)
+    done: list[tuple[Order, SeriesResult]] = field(default_factory=list)  # no fetch needed
     failures: list[JobFailure] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     given: list[str] = field(default_factory=list)  # how the user named base_url, if they did
@@ -209,7 +213,7 @@ async def _plan(g: _Group, outs: dict[int, Path], *, dry_run: bool) -> None:
     for job, found in expanded:
         for m_i, market in enumerate(found):
             for k_i, (kind, span_code) in enumerate(job.kinds):
-                order = job.index * 1_000_000 + m_i * 100 + k_i
+                order = (job.index, m_i, k_i)
                 cap, span = check_kind(g.adapter_cls, kind, span_code)
                 task = SeriesTask(g.exchange, market, kind, span, cap, outs[job.index], 0, 0, job=job.name)
                 try:
@@ -236,13 +240,13 @@ async def _plan(g: _Group, outs: dict[int, Path], *, dry_run: bool) -> None:
                 g.tasks.append((order, task))
 
 
-async def _fetch(g: _Group, progress: ProgressSink, max_series: int) -> list[tuple[int, SeriesResult]]:
+async def _fetch(g: _Group, progress: ProgressSink, max_series: int) -> list[tuple[Order, SeriesResult]]:
     """The group's series, a few at once: they share the exchange's client and bucket."""
     assert g.adapter is not None
     adapter = g.adapter
     gate = asyncio.Semaphore(max_series)
 
-    async def one(order: int, task: SeriesTask) -> tuple[int, SeriesResult]:
+    async def one(order: Order, task: SeriesTask) -> tuple[Order, SeriesResult]:
         async with gate:
             try:
                 return order, await run_series(adapter, task, progress)
@@ -254,13 +258,13 @@ async def _fetch(g: _Group, progress: ProgressSink, max_series: int) -> list[tup
     return list(await asyncio.gather(*(one(i, t) for i, t in g.tasks)))
 
 
-async def _estimate(g: _Group) -> list[tuple[int, SeriesResult]]:
+async def _estimate(g: _Group) -> list[tuple[Order, SeriesResult]]:
     """The dry run's plan of the group: per series its ranges and what fetching them would
     cost (``dccd_cli.run.estimate``; trades take a few requests to tell)."""
     assert g.adapter is not None
     adapter = g.adapter
 
-    async def one(order: int, task: SeriesTask) -> tuple[int, SeriesResult]:
+    async def one(order: Order, task: SeriesTask) -> tuple[Order, SeriesResult]:
         return order, await planned_series(adapter, task)
 
     return list(await asyncio.gather(*(one(i, t) for i, t in g.tasks)))
