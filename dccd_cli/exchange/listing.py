@@ -57,7 +57,7 @@ class MarketFields:
         """The market one list item describes, or None when it is not one of ours."""
         for name, wanted in self.only.items():
             value = item.get(name)
-            if value is None and self.only_default:
+            if value in (None, "") and self.only_default:
                 value = wanted
             if str(value).upper() != wanted.upper():
                 return None
