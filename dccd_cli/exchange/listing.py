@@ -26,7 +26,7 @@ class MarketFields:
     upper-cased ``base`` and ``quote`` fields (through ``aliases``), ``native`` as the
     exchange's own name, ``listed`` as the first instant of data (``listed_unit``: Unix ms
     or ISO 8601), the ``extra`` fields kept as they are. Items whose ``only`` fields differ
-    from the values given (missing fields read as their ``only`` value when
+    from the values given (missing or empty fields read as their ``only`` value when
     ``only_default`` says so) are not markets of ours (futures, swaps).
     """
 
