@@ -226,8 +226,8 @@ class BinanceAdapter(Adapter):
                  "startTime": 0, "limit": 1},
                 weight=2,
             )
-            return int(rows[0][0]) * MS if rows else None
+            return ms_to_ns(rows[0][0]) if rows else None
         items = await self.http.get_json(
             "/api/v3/aggTrades", {"symbol": market.native, "fromId": 0, "limit": 1}, weight=4
         )
-        return int(items[0]["T"]) * MS if items else None
+        return ms_to_ns(items[0]["T"]) if items else None

@@ -26,7 +26,7 @@ from dccd_cli.exchange.replies import Envelope, ErrorTable
 from dccd_cli.exchange.rows import columns, s_column
 from dccd_cli.net.headers import parse_http_date
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, require_on_span_grid, trades_table
-from dccd_cli.timeutil import NS, Span, format_ns
+from dccd_cli.timeutil import NS, Span, format_ns, s_to_ns
 
 # Kraken's 10080 and 21600 minute bars count from the Unix epoch (a Thursday), while dccd's
 # weeks open on Monday: they are left out rather than stored off our grid. Fetch 1d instead.
@@ -111,7 +111,7 @@ class KrakenAdapter(Adapter):
         fails, the ``Date`` header of whatever reply came back (an error reply has one too)."""
         try:
             body = await self.http.get_json("/0/public/Time")
-            return int(body["result"]["unixtime"]) * NS
+            return s_to_ns(body["result"]["unixtime"])
         except (DccdError, KeyError, TypeError, ValueError):
             return self.http.server_time_ns()
 
@@ -222,4 +222,4 @@ class KrakenAdapter(Adapter):
         if not rows:
             return None
         # A full 720-bar reply starts at the edge of what Kraken keeps: take the next bar.
-        return int(rows[1 if len(rows) >= _RECENT else 0][0]) * NS
+        return s_to_ns(rows[1 if len(rows) >= _RECENT else 0][0])
