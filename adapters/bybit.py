@@ -33,11 +33,8 @@ _KLINE_CAP = 1000  # limit in [1, 1000] [C]
 
 # A 403 blocks the IP for "at least 10 minutes" [C]; asking sooner would only extend it.
 _BAN_S = 600.0
-# retCodes (Bybit's error table, as ccxt maps it): 10006 "Too many visits!", 10018 "exceed ip
-# rate limit"; 10001 parameter errors ("Not supported symbols", "Invalid period!"); 10000 /
-# 5004 "Server Timeout" and 10016 "System error. Please try again later": worth a retry.
-# Any other non-zero retCode is a refusal; one saying "symbol" (10001 "Not supported
-# symbols") names a market Bybit does not have.
+
+
 def _retry_after(headers: Mapping[str, str], body: Any) -> float | None:
     """Seconds until ``X-Bapi-Limit-Reset-Timestamp`` (ms), on the clock of the reply's own
     ``time`` field, so our clock's error does not enter."""
@@ -49,6 +46,11 @@ def _retry_after(headers: Mapping[str, str], body: Any) -> float | None:
     return max(0.0, (reset_ms - now_ms) / 1000)
 
 
+# retCodes (Bybit's error table, as ccxt maps it): 10006 "Too many visits!", 10018 "exceed ip
+# rate limit"; 10001 parameter errors ("Not supported symbols", "Invalid period!"); 10000 /
+# 5004 "Server Timeout" and 10016 "System error. Please try again later": worth a retry.
+# Any other non-zero retCode is a refusal; one saying "symbol" (10001 "Not supported
+# symbols") names a market Bybit does not have.
 _ERRORS = ErrorTable(
     code="retCode", message=("retMsg",), ok=ErrorTable.codes(0),
     rate_limited=ErrorTable.codes(10006, 10018), server=ErrorTable.codes(5004, 10000, 10016),
