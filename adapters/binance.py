@@ -8,7 +8,6 @@ HTTP 429 then 418 (ban) with ``Retry-After``; error bodies ``{"code":-1121,"msg"
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -16,13 +15,14 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.errors import DccdError, ProtocolError, ServerError
+from dccd_cli.errors import ProtocolError, ServerError
 from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
+from dccd_cli.exchange.listing import MarketFields
 from dccd_cli.exchange.pagescan import Layout, scan
-from dccd_cli.net.headers import exchange_message
+from dccd_cli.exchange.replies import ErrorTable
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
+from dccd_cli.timeutil import MS, ceil_ms, ms_to_ns
 
-MS = 1_000_000
 _INTERVALS = ("1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M").split()
 
 # One aggTrades item, as a struct type so pyarrow converts a whole page in C.
@@ -56,10 +56,6 @@ def _scan_trades(body: bytes) -> dict[str, pa.Array] | None:
 
 def _scan_klines(body: bytes) -> dict[str, pa.Array] | None:
     return scan(body, _KLINES)
-
-
-def _ms(ns: int) -> int:
-    return ns // MS
 
 
 def _consecutive_from(ids: npt.NDArray[np.int64], first: int) -> bool:
@@ -97,7 +93,7 @@ def _next_cursor_by_own_rows(ids: npt.NDArray[np.int64], times: npt.NDArray[np.i
     or the exchange's now), or already reach past the window.
     """
     if cursor is None:
-        own = (times >= _ms(start_ns + MS - 1)) & (times <= _ms(end_ns - 1))
+        own = (times >= ceil_ms(start_ns)) & (times <= (end_ns - 1) // MS)
     else:
         run = np.unique(ids[ids >= cursor])  # sorted
         n = int(np.count_nonzero(run == cursor + np.arange(len(run))))
@@ -127,27 +123,21 @@ class BinanceAdapter(Adapter):
     trades = Capability(kind="trades", max_per_request=1000, page_direction="forward", weight=4,
                         dense_ids=True)
 
-    @staticmethod
-    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
-        """An error object inside a 2xx reply — ``{"code": -1003, "msg": "Too much request
-        weight used; ..."}`` where klines or trades were expected, as overloaded gateways
-        send — is not data: it is retried with backoff like a 5xx."""
-        if 200 <= status < 300 and isinstance(body, dict) and "code" in body and "msg" in body:
-            return ServerError(f"error inside an HTTP {status} reply: {exchange_message(body, '')}")
-        return None
-
-    async def load_markets(self) -> list[Market]:
-        info = await self.http.get_json("/api/v3/exchangeInfo", weight=20)
-        out = []
-        for s in info.get("symbols", []):
-            base, quote = s["baseAsset"].upper(), s["quoteAsset"].upper()
-            out.append(Market(symbol=f"{base}-{quote}", native=s["symbol"], base=base, quote=quote,
-                              extra={"status": s.get("status")}))
-        return out
+    # Error bodies ``{"code": -1121, "msg": "Invalid symbol."}`` go with their HTTP status;
+    # the same object inside a 2xx reply — ``{"code": -1003, "msg": "Too much request
+    # weight used; ..."}`` where klines or trades were expected, as overloaded gateways
+    # send — is not data: it is retried with backoff like a 5xx.
+    errors = ErrorTable(code="code", message=("msg",), in_ok_reply=ServerError)
+    # exchangeInfo: ``{"symbols": [{"symbol": "BTCUSDT", "status": "TRADING",
+    # "baseAsset": "BTC", "quoteAsset": "USDT", ...}]}``, weight 20.
+    market_fields = MarketFields(
+        endpoint="/api/v3/exchangeInfo", rows="symbols", weight=20,
+        native="symbol", base="baseAsset", quote="quoteAsset", extra=("status",),
+    )
 
     async def server_time_ns(self) -> int | None:
         body = await self.http.get_json("/api/v3/time", weight=1)
-        return int(body["serverTime"]) * MS
+        return ms_to_ns(body["serverTime"])
 
     async def fetch_ohlc_page(
         self, market: Market, span: str, start_ns: int, end_ns: int, limit: int
@@ -160,9 +150,9 @@ class BinanceAdapter(Adapter):
             "/api/v3/klines",
             {
                 "symbol": market.native,
-                "interval": self.ohlc.spans[span],  # type: ignore[union-attr]
-                "startTime": _ms(start_ns + MS - 1),  # ceil: never a bar before the window
-                "endTime": _ms(end_ns - 1),  # endTime is inclusive
+                "interval": self.ohlc.spans[span],
+                "startTime": ceil_ms(start_ns),  # ceil: never a bar before the window
+                "endTime": (end_ns - 1) // MS,  # endTime is inclusive
                 "limit": limit,
             },
             weight=2,
@@ -194,8 +184,8 @@ class BinanceAdapter(Adapter):
         """
         params: dict[str, Any] = {"symbol": market.native, "limit": limit}
         if cursor is None:
-            params["startTime"] = _ms(start_ns + MS - 1)
-            params["endTime"] = _ms(end_ns - 1)
+            params["startTime"] = ceil_ms(start_ns)
+            params["endTime"] = (end_ns - 1) // MS
         else:
             params["fromId"] = cursor
         reply = await self.http.get("/api/v3/aggTrades", params, weight=4, decode=_scan_trades)
@@ -232,12 +222,12 @@ class BinanceAdapter(Adapter):
         if kind == "ohlc":
             rows = await self.http.get_json(
                 "/api/v3/klines",
-                {"symbol": market.native, "interval": self.ohlc.spans[span or "1d"],  # type: ignore[union-attr]
+                {"symbol": market.native, "interval": self.ohlc.spans[span or "1d"],
                  "startTime": 0, "limit": 1},
                 weight=2,
             )
-            return int(rows[0][0]) * MS if rows else None
+            return ms_to_ns(rows[0][0]) if rows else None
         items = await self.http.get_json(
             "/api/v3/aggTrades", {"symbol": market.native, "fromId": 0, "limit": 1}, weight=4
         )
-        return int(items[0]["T"]) * MS if items else None
+        return ms_to_ns(items[0]["T"]) if items else None

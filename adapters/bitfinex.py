@@ -18,17 +18,13 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.errors import (
-    DccdError,
-    ExchangeError,
-    ProtocolError,
-    RateLimitedError,
-    ServerError,
-)
+from dccd_cli.errors import DccdError, ExchangeError, ProtocolError
 from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
 from dccd_cli.exchange.markets import SYMBOL_RE
+from dccd_cli.exchange.replies import ErrorTable
+from dccd_cli.exchange.rows import columns, ms_column
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, require_on_span_grid, trades_table
-from dccd_cli.timeutil import MS, Span, format_ns
+from dccd_cli.timeutil import MS, Span, ceil_ms, format_ns, ms_to_ns
 
 if TYPE_CHECKING:
     from dccd_cli.net.client import AsyncHTTPClient
@@ -55,15 +51,24 @@ _ALIASES = {"UST": "USDT", "UDC": "USDC", "TSD": "TUSD", "DSH": "DASH", "IOT": "
             "QTM": "QTUM", "MNA": "MANA", "ATO": "ATOM", "ALG": "ALGO", "STJ": "STORJ"}
 
 
-def _columns(rows: list[Any], width: int, what: str) -> list[tuple[Any, ...]]:
-    """Rows -> their first ``width`` columns; a row of another shape is a reply we cannot read."""
-    if any(not isinstance(r, list) or len(r) < width for r in rows):
-        raise ProtocolError(f"{what}: rows of fewer than {width} fields", exchange='bitfinex')
-    return list(zip(*(r[:width] for r in rows), strict=True))
+class _Errors(ErrorTable):
+    """``["error", 11010, "ratelimit: error"]`` and friends, whatever the HTTP status, and
+    the ``{"error": "ERR_RATE_LIMIT"}`` of older replies."""
+
+    def read(self, body: Any) -> tuple[Any, str] | None:
+        if isinstance(body, list) and len(body) >= 3 and body[0] == "error":
+            return body[1], str(body[2])
+        if isinstance(body, Mapping) and body.get("error"):
+            return None, str(body["error"])
+        return None
 
 
-def _ms_ceil(ns: int) -> int:
-    return -(-ns // MS)
+_ERRORS = _Errors(
+    rate_limited=ErrorTable.codes(11010), rate_limited_words=("ratelimit", "rate_limit"),
+    rate_limit_wait=_BLOCK_S,
+    server=ErrorTable.codes(20060), server_words=("maintenance",), server_wait=_MAINTENANCE_S,
+    refused=ErrorTable.codes(10020),  # bad input: symbol, time frame, limit
+)
 
 
 class BitfinexAdapter(Adapter):
@@ -84,29 +89,7 @@ class BitfinexAdapter(Adapter):
         # The largest `limit` each endpoint has accepted so far (see _MAX_LIMIT).
         self._limit = {"candles": _MAX_LIMIT, "trades": _MAX_LIMIT}
 
-    @staticmethod
-    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
-        """``["error", 11010, "ratelimit: error"]`` and friends, whatever the HTTP status."""
-        code: Any = None
-        text = ""
-        if isinstance(body, list) and len(body) >= 3 and body[0] == "error":
-            code, text = body[1], str(body[2])
-        elif isinstance(body, Mapping) and body.get("error"):
-            text = str(body["error"])  # {"error": "ERR_RATE_LIMIT"} of older replies
-        lowered = text.lower()
-        if code == 11010 or "ratelimit" in lowered or "rate_limit" in lowered or status == 429:
-            given = headers.get("retry-after")
-            return RateLimitedError(
-                f"rate limited: {text or 'HTTP 429'}; the IP is blocked for up to a minute",
-                retry_after=float(given) if given and given.isdigit() else _BLOCK_S)
-        if code is None and not text:
-            return None
-        shown = f"{text} (code {code})" if code is not None else text
-        if code == 20060 or "maintenance" in lowered:
-            return ServerError(f"maintenance: {shown}", retry_after=_MAINTENANCE_S)
-        if code == 10020 or status < 500:
-            return ExchangeError(shown)  # bad input: symbol, time frame, limit
-        return ServerError(f"server error: {shown}")
+    errors = _ERRORS
 
     async def server_time_ns(self) -> int | None:
         """Bitfinex has no time endpoint: the ``Date`` header of ``/v2/platform/status``
@@ -164,9 +147,9 @@ class BitfinexAdapter(Adapter):
         """
         path = f"/v2/candles/trade:{_TIMEFRAMES[span]}:{market.native}/hist"
         rows: list[list[Any]] = []
-        lo, remaining = _ms_ceil(start_ns), limit
+        lo, remaining = ceil_ms(start_ns), limit
         while remaining > 0:
-            params = {"start": lo, "end": _ms_ceil(end_ns), "limit": remaining, "sort": 1}
+            params = {"start": lo, "end": ceil_ms(end_ns), "limit": remaining, "sort": 1}
             page = await self._rows("candles", path, params, _CANDLES_WEIGHT)
             if not isinstance(page, list):
                 raise ProtocolError(f"candles: expected a list, got {type(page).__name__}",
@@ -178,8 +161,8 @@ class BitfinexAdapter(Adapter):
             lo = int(page[-1][0]) + 1
         if not rows:
             return empty_ohlc()
-        mts, open_, close, high, low, volume = _columns(rows, 6, "candles")
-        ts = pc.multiply(pa.array(mts, pa.int64()), MS)
+        mts, open_, close, high, low, volume = columns(rows, 6, "candles", exchange=self.name)
+        ts = ms_column(mts)
         require_on_span_grid(ts, Span.parse(span), exchange=self.name, what="candles")
         return ohlc_table(ts, open_, high, low, close, volume)
 
@@ -193,7 +176,7 @@ class BitfinexAdapter(Adapter):
         many trades share a millisecond, and the core drops the repeated ones by id.
         """
         lo = start_ns // MS if cursor is None else int(cursor)
-        params = {"start": lo, "end": _ms_ceil(end_ns), "limit": limit, "sort": 1}
+        params = {"start": lo, "end": ceil_ms(end_ns), "limit": limit, "sort": 1}
         rows = await self._rows("trades", f"/v2/trades/{market.native}/hist", params,
                                 _TRADES_WEIGHT)
         if not isinstance(rows, list):
@@ -201,10 +184,10 @@ class BitfinexAdapter(Adapter):
                                 exchange=self.name)
         if not rows:
             return empty_trades(), None
-        ids, mts, amount, price = _columns(rows, 4, "trades")
+        ids, mts, amount, price = columns(rows, 4, "trades", exchange=self.name)
         amounts = pa.array(amount, pa.float64())
         sides = pc.if_else(pc.less(amounts, 0), "sell", "buy")
-        table = trades_table(pc.multiply(pa.array(mts, pa.int64()), MS), ids, price,
+        table = trades_table(ms_column(mts), ids, price,
                              pc.abs(amounts), sides)
         newest = int(mts[-1])
         # Bounded by `end`, so a short page is the whole rest of the window.
@@ -222,7 +205,7 @@ class BitfinexAdapter(Adapter):
         if kind == "ohlc":
             path = f"/v2/candles/trade:{_TIMEFRAMES[span or '1d']}:{market.native}/hist"
             rows = await self.http.get_json(path, params, weight=_CANDLES_WEIGHT)
-            return int(rows[0][0]) * MS if rows else None
+            return ms_to_ns(rows[0][0]) if rows else None
         rows = await self.http.get_json(f"/v2/trades/{market.native}/hist", params,
                                         weight=_TRADES_WEIGHT)
-        return int(rows[0][1]) * MS if rows else None
+        return ms_to_ns(rows[0][1]) if rows else None

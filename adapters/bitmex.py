@@ -17,25 +17,18 @@ are taken from ``homeNotional``, quote volumes from ``foreignNotional``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.errors import (
-    DccdError,
-    ProtocolError,
-    ServerError,
-    UnknownSymbolError,
-)
+from dccd_cli.errors import ProtocolError
 from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
-from dccd_cli.net.headers import exchange_message
+from dccd_cli.exchange.listing import MarketFields
+from dccd_cli.exchange.replies import Envelope, ErrorTable
 from dccd_cli.schema import TS_TYPE, empty_ohlc, empty_trades, ohlc_table, trades_table
-
-MS = 1_000_000
-MINUTE_NS = 60_000 * MS
+from dccd_cli.timeutil import MINUTE_NS, MS, ceil_ms
 
 # Unified span -> (binSize, bucket length in ns) [C].
 _BINS = {
@@ -45,9 +38,13 @@ _BINS = {
     "1d": ("1d", 1440 * MINUTE_NS),
 }
 _CAP = 1000  # max ``count`` [B]
-_SPOT = "IFXXXP"  # instrument ``typ`` of spot pairs
-_ASSETS = {"XBT": "BTC"}  # BitMEX's own asset codes -> the usual ones
 _OVERLOAD_RETRY_S = 0.5  # 503: "retry after at least 500 ms" [C]
+# ``{"error": {"message": "...", "name": "HTTPError"}}``: 503 is retried after at least
+# 500 ms; a refusal about the symbol means an unknown market; 429 and other statuses
+# follow the generic rules.
+_ERRORS = ErrorTable(message=("error.message",), unknown_symbol_words=("symbol",),
+                     busy={503: _OVERLOAD_RETRY_S})
+_LIST = Envelope()
 
 _BUCKET = pa.struct([
     ("timestamp", pa.string()), ("open", pa.float64()), ("high", pa.float64()),
@@ -60,10 +57,6 @@ _TRADE = pa.struct([
 ])
 
 
-def _ceil_ms(ns: int) -> int:
-    return -(-ns // MS)
-
-
 def _iso(ms: int) -> str:
     """``2024-01-01T00:00:00.000Z``: BitMEX's own form, to the millisecond."""
     return f"{datetime.fromtimestamp(ms // 1000, tz=UTC):%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
@@ -72,11 +65,6 @@ def _iso(ms: int) -> str:
 def _iso_to_ns(values: pa.Array) -> pa.Array:
     """ISO-8601 strings -> int64 ns, parsed in C."""
     return pc.cast(values, TS_TYPE).view(pa.int64())
-
-
-def _asset(code: Any) -> str:
-    text = str(code or "").upper()
-    return _ASSETS.get(text, text)
 
 
 class BitmexAdapter(Adapter):
@@ -93,44 +81,18 @@ class BitmexAdapter(Adapter):
     )
     trades = Capability(kind="trades", max_per_request=_CAP, page_direction="forward")
 
-    @staticmethod
-    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
-        """``{"error": {"message": "...", "name": "HTTPError"}}``: 503 is retried after at
-        least 500 ms; an error about the symbol means an unknown market; 429 and other
-        statuses follow the generic rules."""
-        if status == 503:
-            text = exchange_message(body, "overloaded")
-            return ServerError(f"server overloaded: {text}", retry_after=_OVERLOAD_RETRY_S)
-        err = body.get("error") if isinstance(body, Mapping) else None
-        if 400 <= status < 500 and status != 429 and isinstance(err, Mapping):
-            message = str(err.get("message") or "")
-            if "symbol" in message.lower():
-                return UnknownSymbolError(f"bitmex: {message}")
-        return None
+    errors = _ERRORS
+    # Spot instruments (``typ`` IFXXXP), e.g. ``{"symbol":"XBT_USDT","typ":"IFXXXP",
+    # "underlying":"XBT","quoteCurrency":"USDT","state":"Open","lotSize":1000,...}``; XBT
+    # is listed as BTC.
+    market_fields = MarketFields(
+        endpoint="/api/v1/instrument/active", only={"typ": "IFXXXP"},
+        native="symbol", base="underlying", quote="quoteCurrency",
+        listed="listing", listed_unit="iso", extra=("state",), aliases={"XBT": "BTC"},
+    )
 
     async def _rows(self, path: str, params: dict[str, Any]) -> list[Any]:
-        rows = await self.http.get_json(path, params)
-        if not isinstance(rows, list):
-            raise ProtocolError(f"{path}: expected a list", exchange=self.name)
-        return rows
-
-    async def load_markets(self) -> list[Market]:
-        """Spot instruments (``typ`` IFXXXP), e.g. ``{"symbol":"XBT_USDT","typ":"IFXXXP",
-        "underlying":"XBT","quoteCurrency":"USDT","state":"Open","lotSize":1000,...}``;
-        XBT is listed as BTC."""
-        out = []
-        for item in await self._rows("/api/v1/instrument/active", {}):
-            if item.get("typ") != _SPOT:
-                continue
-            base, quote = _asset(item.get("underlying")), _asset(item.get("quoteCurrency"))
-            listing = item.get("listing")
-            listed_ns = None
-            if isinstance(listing, str) and listing:
-                listed_ns = _iso_to_ns(pa.array([listing]))[0].as_py()
-            out.append(Market(symbol=f"{base}-{quote}", native=item["symbol"], base=base,
-                              quote=quote, listed_ns=listed_ns,
-                              extra={"state": item.get("state")}))
-        return out
+        return await self.get_rows(path, params, _LIST)
 
     async def fetch_ohlc_page(
         self, market: Market, span: str, start_ns: int, end_ns: int, limit: int
@@ -151,8 +113,8 @@ class BitmexAdapter(Adapter):
         bin_ms = bin_ns // MS
         rows = await self._rows("/api/v1/trade/bucketed", {
             "binSize": code, "symbol": market.native, "partial": False, "reverse": False,
-            "startTime": _iso(_ceil_ms(start_ns) + bin_ms - 1),
-            "endTime": _iso(_ceil_ms(end_ns) + bin_ms - 1),
+            "startTime": _iso(ceil_ms(start_ns) + bin_ms - 1),
+            "endTime": _iso(ceil_ms(end_ns) + bin_ms - 1),
             "count": min(limit, _CAP),
         })
         if not rows:
@@ -187,12 +149,12 @@ class BitmexAdapter(Adapter):
         seen, relying on BitMEX's stable order within one instant.
         """
         page_limit = min(limit, _CAP)
-        t_ms, skip = cursor if cursor is not None else (_ceil_ms(start_ns), 0)
+        t_ms, skip = cursor if cursor is not None else (ceil_ms(start_ns), 0)
         params: dict[str, Any] = {
             "symbol": market.native, "count": page_limit, "reverse": False,
             "startTime": _iso(t_ms),
             # Inclusive or not, this bound lets through every trade before ``end``.
-            "endTime": _iso(_ceil_ms(end_ns)),
+            "endTime": _iso(ceil_ms(end_ns)),
         }
         if skip:
             params["start"] = skip

@@ -13,26 +13,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.errors import (
-    DccdError,
-    ExchangeError,
-    ProtocolError,
-    RateLimitedError,
-    ServerError,
-    UnknownSymbolError,
-)
+from dccd_cli.errors import DccdError
 from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
+from dccd_cli.exchange.listing import MarketFields
+from dccd_cli.exchange.replies import Envelope, ErrorTable
+from dccd_cli.exchange.rows import s_column
 from dccd_cli.net.client import AsyncHTTPClient
-from dccd_cli.net.headers import exchange_message
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
-
-NS = 1_000_000_000
-HOUR_NS = 3600 * NS
+from dccd_cli.timeutil import HOUR_NS, NS, s_to_ns
 
 # Unified span -> ``step`` in seconds [C]. 3d bars are taken to sit on the epoch grid, as
 # our 3d span does (bar timestamps are multiples of the step [B]); ccxt's 1w -> 259200 is
@@ -48,8 +42,6 @@ _NO_CAP = 1_000_000
 # One day-list serves every trades window of a run that starts within this many seconds:
 # windows are drained concurrently, and each would otherwise download the same day again.
 _DAY_LIST_TTL_S = 60.0
-# Bitstamp error codes [B]: 400.002 "Request rejected due to exceeded rate limit".
-_RATE_LIMIT_CODES = ("400.002",)
 
 
 def _reason(body: Mapping[str, Any]) -> str:
@@ -67,20 +59,33 @@ def _reason(body: Mapping[str, Any]) -> str:
     return str(reason or "")
 
 
-def _s_to_ns(values: Any) -> pa.Array:
-    """Decimal-string Unix seconds -> int64 ns, in C."""
-    return pc.multiply(pc.cast(pa.array(values, pa.string()), pa.int64()), NS)
+class _Errors(ErrorTable):
+    """``{"status": "error", "reason": ..., "code": ...}`` (or ``{"error": "..."}``) in any
+    HTTP status [B], the reason a sentence or a dict of field errors (``_reason``)."""
+
+    def read(self, body: Any) -> tuple[Any, str] | None:
+        if not isinstance(body, Mapping):
+            return None  # data lists, or 429/5xx pages without a JSON body: generic rules
+        if body.get("status") != "error" and not isinstance(body.get("error"), str):
+            return None
+        code = str(body.get("code") or body.get("response_code") or "")
+        return (code or None), _reason(body) or "error"
+
+
+# Rate limiting is code 400.002 "Request rejected due to exceeded rate limit", or says so
+# [B]; maintenance is retried with backoff like a 5xx.
+_ERRORS = _Errors(rate_limited=ErrorTable.codes("400.002"), rate_limited_words=("rate limit",),
+                  server_words=("maintenance",))
+# For requests whose path names the pair: there a 404, or a refusal about the pair or
+# market, means the pair is unknown (exit 2, not retried).
+_PAIR_ERRORS = replace(_ERRORS, unknown_statuses=frozenset({404}),
+                       unknown_symbol_words=("pair", "market"))
+_OHLC = Envelope("data.ohlc")
+_LIST = Envelope()
 
 
 def _pair_check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
-    """For requests whose path names the pair: there a 404, or an error about the pair or
-    market, means the pair is unknown (exit 2, not retried)."""
-    if status == 404:
-        return UnknownSymbolError(f"bitstamp: no such market ({exchange_message(body, 'not found')})")
-    verdict = BitstampAdapter.check(status, headers, body)
-    if type(verdict) is ExchangeError and any(w in str(verdict).lower() for w in ("pair", "market")):
-        return UnknownSymbolError(f"bitstamp: {verdict.args[0]}")
-    return verdict
+    return _PAIR_ERRORS.check(BitstampAdapter.name, status, headers, body)
 
 
 class BitstampAdapter(Adapter):
@@ -112,49 +117,20 @@ class BitstampAdapter(Adapter):
         # pair -> (monotonic time the request started, the request in flight or done)
         self._day_lists: dict[str, tuple[float, asyncio.Task[pa.Table]]] = {}
 
-    @staticmethod
-    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
-        """``{"status": "error", "reason": ..., "code": ...}`` (or ``{"error": "..."}``) in
-        any HTTP status [B]; rate limiting is code ``400.002`` or says so [B]."""
-        if not isinstance(body, Mapping):
-            return None  # data lists, or 429/5xx pages without a JSON body: generic rules
-        if body.get("status") != "error" and not isinstance(body.get("error"), str):
-            return None
-        code = str(body.get("code") or body.get("response_code") or "")
-        reason = _reason(body)
-        message = f"{reason} (code {code})" if code else reason or "error"
-        if status == 429 or code.startswith(_RATE_LIMIT_CODES) or "rate limit" in reason.lower():
-            return RateLimitedError(f"rate limited: {message}")
-        if status >= 500 or "maintenance" in reason.lower():
-            return ServerError(f"server error: {message}")  # retried with backoff
-        return ExchangeError(message)
-
-    async def load_markets(self) -> list[Market]:
-        """Markets, e.g. ``{"market_symbol":"btcusdt","base_currency":"BTC",
-        "counter_currency":"USDT","trading":"Enabled","market_type":"SPOT",...}``."""
-        items = await self.http.get_json("/api/v2/markets/")
-        if not isinstance(items, list):
-            raise ProtocolError("markets: expected a list", exchange=self.name)
-        out = []
-        for item in items:
-            if str(item.get("market_type") or "SPOT").upper() != "SPOT":
-                continue
-            base, quote = str(item["base_currency"]).upper(), str(item["counter_currency"]).upper()
-            out.append(Market(symbol=f"{base}-{quote}", native=item["market_symbol"], base=base,
-                              quote=quote, extra={"trading": item.get("trading")}))
-        return out
+    errors = _ERRORS
+    # Markets, e.g. ``{"market_symbol":"btcusdt","base_currency":"BTC",
+    # "counter_currency":"USDT","trading":"Enabled","market_type":"SPOT",...}``.
+    market_fields = MarketFields(
+        endpoint="/api/v2/markets/", only={"market_type": "SPOT"}, only_default=True,
+        native="market_symbol", base="base_currency", quote="counter_currency",
+        extra=("trading",),
+    )
 
     async def _ohlc(self, market: Market, step: str, params: dict[str, Any]) -> list[Any]:
-        body = await self.http.get_json(
+        return await self.get_rows(
             f"/api/v2/ohlc/{market.native}/",
-            {"step": step, "exclude_current_candle": True, **params},
-            check=_pair_check,
+            {"step": step, "exclude_current_candle": True, **params}, _OHLC, check=_pair_check,
         )
-        data = body.get("data") if isinstance(body, Mapping) else None
-        rows = data.get("ohlc") if isinstance(data, Mapping) else None
-        if not isinstance(rows, list):
-            raise ProtocolError("ohlc: no data.ohlc list in the reply", exchange=self.name)
-        return rows
 
     async def fetch_ohlc_page(
         self, market: Market, span: str, start_ns: int, end_ns: int, limit: int
@@ -177,7 +153,7 @@ class BitstampAdapter(Adapter):
         if not rows:
             return empty_ohlc()
         cols = {k: [r[k] for r in rows] for k in ("timestamp", "open", "high", "low", "close", "volume")}
-        return ohlc_table(_s_to_ns(cols["timestamp"]), cols["open"], cols["high"], cols["low"],
+        return ohlc_table(s_column(cols["timestamp"]), cols["open"], cols["high"], cols["low"],
                           cols["close"], cols["volume"])
 
     async def _day_list(self, market: Market) -> pa.Table:
@@ -198,16 +174,13 @@ class BitstampAdapter(Adapter):
         """Parse transactions, newest first, e.g. ``{"amount": "0.00055284", "date":
         "1710327533", "price": "73254", "tid": "326595342", "type": "0"}``; ``type`` "0" is
         a buy and "1" a sell, by the taker (the order that executed on arrival)."""
-        items = await self.http.get_json(
-            f"/api/v2/transactions/{market.native}/", {"time": "day"}, check=_pair_check
-        )
-        if not isinstance(items, list):
-            raise ProtocolError("transactions: expected a list", exchange=self.name)
+        items = await self.get_rows(f"/api/v2/transactions/{market.native}/", {"time": "day"},
+                                    _LIST, check=_pair_check)
         if not items:
             return empty_trades()
         sides = {"0": "buy", "1": "sell"}
         return trades_table(
-            _s_to_ns([str(it["date"]) for it in items]),
+            s_column([str(it["date"]) for it in items]),
             [str(it["tid"]) for it in items],
             [str(it["price"]) for it in items],
             [str(it["amount"]) for it in items],
@@ -244,4 +217,4 @@ class BitstampAdapter(Adapter):
             if len(rows) < _OHLC_CAP:
                 break
             end = first - 1
-        return None if oldest is None else oldest * NS
+        return None if oldest is None else s_to_ns(oldest)

@@ -14,22 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from dccd_cli.errors import (
-    BannedError,
-    DccdError,
-    ExchangeError,
-    ProtocolError,
-    RateLimitedError,
-    ServerError,
-    UnknownSymbolError,
-)
+from dccd_cli.errors import BannedError, DccdError, ExchangeError
 from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
-from dccd_cli.net.headers import exchange_message
+from dccd_cli.exchange.listing import MarketFields
+from dccd_cli.exchange.replies import Envelope, ErrorTable, pick
+from dccd_cli.exchange.rows import ms_column
 from dccd_cli.schema import empty_ohlc, ohlc_table
-
-MS = 1_000_000
+from dccd_cli.timeutil import ceil_ms, ms_to_ns
 
 # Unified span -> Bybit ``interval`` [C]. D, W and M open at 00:00 UTC, weeks on Monday.
 _INTERVALS = {
@@ -41,27 +33,30 @@ _KLINE_CAP = 1000  # limit in [1, 1000] [C]
 
 # A 403 blocks the IP for "at least 10 minutes" [C]; asking sooner would only extend it.
 _BAN_S = 600.0
-# retCodes (Bybit's error table, as ccxt maps it): 10006 "Too many visits!", 10018 "exceed ip
-# rate limit"; 10001 parameter errors ("Not supported symbols", "Invalid period!"); 10000 /
-# 5004 "Server Timeout" and 10016 "System error. Please try again later": worth a retry.
-_RATE_LIMITED = {10006, 10018}
-_BAD_REQUEST = 10001
-_SERVER_SIDE = {5004, 10000, 10016}
 
 
-def _ceil_ms(ns: int) -> int:
-    return -(-ns // MS)
-
-
-def _retry_after(headers: Mapping[str, str], body: Mapping[str, Any]) -> float | None:
+def _retry_after(headers: Mapping[str, str], body: Any) -> float | None:
     """Seconds until ``X-Bapi-Limit-Reset-Timestamp`` (ms), on the clock of the reply's own
     ``time`` field, so our clock's error does not enter."""
     try:
         reset_ms = float(headers.get("x-bapi-limit-reset-timestamp") or "")
-        now_ms = float(body.get("time") or "")
+        now_ms = float(pick(body, "time") or "")
     except ValueError:
         return None
     return max(0.0, (reset_ms - now_ms) / 1000)
+
+
+# retCodes (Bybit's error table, as ccxt maps it): 10006 "Too many visits!", 10018 "exceed ip
+# rate limit"; 10001 parameter errors ("Not supported symbols", "Invalid period!"); 10000 /
+# 5004 "Server Timeout" and 10016 "System error. Please try again later": worth a retry.
+# Any other non-zero retCode is a refusal; one saying "symbol" (10001 "Not supported
+# symbols") names a market Bybit does not have.
+_ERRORS = ErrorTable(
+    code="retCode", message=("retMsg",), ok=ErrorTable.codes(0),
+    rate_limited=ErrorTable.codes(10006, 10018), server=ErrorTable.codes(5004, 10000, 10016),
+    unknown_symbol_words=("symbol",), unlisted=ExchangeError, rate_limit_wait=_retry_after,
+)
+_ROWS = Envelope("result.list")
 
 
 class BybitAdapter(Adapter):
@@ -84,10 +79,19 @@ class BybitAdapter(Adapter):
         ),
     }
 
-    @staticmethod
-    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
+    errors = _ERRORS
+    # Spot instruments, e.g. ``{"symbol":"BTCUSDT","baseCoin":"BTC","quoteCoin":"USDT",
+    # "status":"Trading",...}`` in ``result.list``, paged by ``result.nextPageCursor``.
+    market_fields = MarketFields(
+        endpoint="/v5/market/instruments-info", rows="result.list", params={"category": "spot"},
+        native="symbol", base="baseCoin", quote="quoteCoin", extra=("status",),
+    )
+
+    @classmethod
+    def check(cls, status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
         """Bybit's errors arrive inside HTTP 200, e.g. ``{"retCode":10001,"retMsg":"Not
-        supported symbols","result":{},"retExtInfo":{},"time":1726147060461}``."""
+        supported symbols","result":{},"retExtInfo":{},"time":1726147060461}``; an HTTP
+        403 is the IP block."""
         if status == 403:
             return BannedError(
                 "bybit refuses this IP (HTTP 403): more than 600 requests in 5 s block it for "
@@ -95,53 +99,28 @@ class BybitAdapter(Adapter):
                 "serve)",
                 retry_after=_BAN_S,
             )
-        if not isinstance(body, Mapping) or "retCode" not in body:
-            return None  # 429 ("system level frequency protection"), 5xx pages: generic rules
-        try:
-            code = int(body["retCode"])
-        except (TypeError, ValueError):
-            return None
-        if code == 0:
-            return None
-        message = exchange_message(body, "")
-        if code in _RATE_LIMITED:
-            return RateLimitedError(f"rate limited: {message}",
-                                    retry_after=_retry_after(headers, body))
-        if code == _BAD_REQUEST and "symbol" in str(body.get("retMsg", "")).lower():
-            return UnknownSymbolError(f"bybit: {message}")
-        if code in _SERVER_SIDE:
-            return ServerError(f"server error: {message}")
-        return ExchangeError(message)  # "Invalid period!" and every other refusal
-
-    async def _result(self, path: str, params: dict[str, Any]) -> Mapping[str, Any]:
-        body = await self.http.get_json(path, params)
-        result = body.get("result") if isinstance(body, Mapping) else None
-        if not isinstance(result, Mapping) or not isinstance(result.get("list"), list):
-            raise ProtocolError(f"{path}: no result.list in the reply", exchange=self.name)
-        return result
+        return super().check(status, headers, body)
 
     async def load_markets(self) -> list[Market]:
-        """Spot instruments, e.g. ``{"symbol":"BTCUSDT","baseCoin":"BTC","quoteCoin":"USDT",
-        "status":"Trading",...}``. Spot ignores the cursor today; it is followed anyway."""
+        """The declared market list, following ``nextPageCursor`` (spot ignores the cursor
+        today; it is followed anyway)."""
+        fields = self.market_fields
         out: list[Market] = []
-        params: dict[str, Any] = {"category": "spot"}
+        params: dict[str, Any] = dict(fields.params)
         for _ in range(100):  # bounded: a server repeating its cursor must not loop for ever
-            result = await self._result("/v5/market/instruments-info", params)
-            for item in result["list"]:
-                base, quote = str(item["baseCoin"]).upper(), str(item["quoteCoin"]).upper()
-                out.append(Market(symbol=f"{base}-{quote}", native=item["symbol"], base=base,
-                                  quote=quote, extra={"status": item.get("status")}))
-            cursor = result.get("nextPageCursor")
+            body = await self.http.get_json(fields.endpoint, params)
+            out += fields.markets(fields.envelope.unwrap(body, what=fields.endpoint,
+                                                         exchange=self.name))
+            cursor = pick(body, "result.nextPageCursor")
             if not cursor or cursor == params.get("cursor"):
                 break
-            params = {"category": "spot", "cursor": cursor}
+            params = {**fields.params, "cursor": cursor}
         return out
 
-    async def _klines(self, market: Market, interval: str, **params: Any) -> list[list[str]]:
-        result = await self._result("/v5/market/kline", {
+    async def _klines(self, market: Market, interval: str, **params: Any) -> list[Any]:
+        return await self.get_rows("/v5/market/kline", {
             "category": "spot", "symbol": market.native, "interval": interval, **params,
-        })
-        return result["list"]  # type: ignore[no-any-return]
+        }, _ROWS)
 
     async def fetch_ohlc_page(
         self, market: Market, span: str, start_ns: int, end_ns: int, limit: int
@@ -159,17 +138,16 @@ class BybitAdapter(Adapter):
         """
         rows = await self._klines(
             market, _INTERVALS[span],
-            start=_ceil_ms(start_ns), end=_ceil_ms(end_ns) - 1, limit=min(limit, _KLINE_CAP),
+            start=ceil_ms(start_ns), end=ceil_ms(end_ns) - 1, limit=min(limit, _KLINE_CAP),
         )
         if not rows:
             return empty_ohlc()
         rows.reverse()  # oldest first
         cols = list(zip(*rows, strict=False))
-        ts = pc.multiply(pc.cast(pa.array(cols[0], pa.string()), pa.int64()), MS)
-        return ohlc_table(ts, cols[1], cols[2], cols[3], cols[4], cols[5], quote_volume=cols[6])
+        return ohlc_table(ms_column(cols[0]), cols[1], cols[2], cols[3], cols[4], cols[5], quote_volume=cols[6])
 
     async def first_data_ns(self, market: Market, kind: str, span: str | None) -> int | None:
         """The open of the oldest monthly candle: one request, since 1000 months reach
         back past Bybit's founding. A month early at worst; earlier windows come back empty."""
         rows = await self._klines(market, _INTERVALS["1M"], limit=_KLINE_CAP)
-        return min(int(r[0]) for r in rows) * MS if rows else None
+        return min(ms_to_ns(r[0]) for r in rows) if rows else None

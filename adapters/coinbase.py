@@ -12,21 +12,18 @@ by ``after=<trade_id>`` (older than it), with no time parameters at all; ``side`
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.errors import (
-    DccdError,
-    ProtocolError,
-    RateLimitedError,
-    UnknownSymbolError,
-)
+from dccd_cli.errors import DccdError, ProtocolError
 from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
+from dccd_cli.exchange.listing import MarketFields
+from dccd_cli.exchange.replies import Envelope, ErrorTable
+from dccd_cli.exchange.rows import columns, s_column
 from dccd_cli.schema import TS_TYPE, empty_ohlc, empty_trades, ohlc_table, trades_table
-from dccd_cli.timeutil import NS, Span, ns_to_datetime
+from dccd_cli.timeutil import NS, Span, ms_to_ns, ns_to_datetime
 
 if TYPE_CHECKING:
     from dccd_cli.net.client import AsyncHTTPClient
@@ -41,11 +38,12 @@ _TAKER = {"buy": "sell", "sell": "buy"}
 _INDEX_MAX = 50_000
 
 
-def _columns(rows: list[Any], width: int, what: str) -> list[tuple[Any, ...]]:
-    """Rows -> their first ``width`` columns; a row of another shape is a reply we cannot read."""
-    if any(not isinstance(r, list) or len(r) < width for r in rows):
-        raise ProtocolError(f"{what}: rows of fewer than {width} fields", exchange='coinbase')
-    return list(zip(*(r[:width] for r in rows), strict=True))
+# ``{"message": "..."}`` with the HTTP status; ``404 {"message": "NotFound"}`` is a product
+# Coinbase does not have. Public calls get no Retry-After [B]; the limit is per second, so
+# one second is when the budget is whole again.
+_ERRORS = ErrorTable(message=("message",), unknown_symbol_words=("notfound",),
+                     rate_limit_wait=1.0)
+_LIST = Envelope()
 
 
 def _iso(ns: int) -> str:
@@ -98,20 +96,11 @@ class CoinbaseAdapter(Adapter):
         super().__init__(http)
         self._index: dict[str, _IdIndex] = {}
 
-    @staticmethod
-    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
-        message = body.get("message") if isinstance(body, Mapping) else None
-        if status == 404 and message == "NotFound":
-            return UnknownSymbolError("coinbase does not know this product (404 NotFound)")
-        if status == 429:
-            # No Retry-After on public calls [B]; the limit is per second, so one second is
-            # when the budget is whole again.
-            retry = headers.get("retry-after")
-            return RateLimitedError(
-                f"rate limited: {message or 'HTTP 429'}",
-                retry_after=float(retry) if retry and retry.isdigit() else 1.0,
-            )
-        return None
+    errors = _ERRORS
+    # Products, e.g. ``{"id": "BTC-USDT", "base_currency": "BTC", "quote_currency": "USDT",
+    # "status": "online", ...}``.
+    market_fields = MarketFields(endpoint="/products", native="id", base="base_currency",
+                                 quote="quote_currency", extra=("status",))
 
     async def server_time_ns(self) -> int | None:
         """Coinbase's clock from ``/time``, e.g. ``{"iso": "2015-01-07T23:47:25.201Z",
@@ -119,22 +108,9 @@ class CoinbaseAdapter(Adapter):
         came back (an error reply has one too)."""
         try:
             body = await self.http.get_json("/time")
-            return int(round(float(body["epoch"]) * 1000)) * 1_000_000
+            return ms_to_ns(round(float(body["epoch"]) * 1000))
         except (DccdError, KeyError, TypeError, ValueError):
             return self.http.server_time_ns()
-
-    async def load_markets(self) -> list[Market]:
-        """Parse ``/products`` items, e.g. ``{"id": "BTC-USDT", "base_currency": "BTC",
-        "quote_currency": "USDT", "status": "online", ...}``."""
-        products = await self.http.get_json("/products")
-        if not isinstance(products, list):
-            raise ProtocolError("products: expected a list", exchange=self.name)
-        out = []
-        for p in products:
-            base, quote = str(p["base_currency"]).upper(), str(p["quote_currency"]).upper()
-            out.append(Market(symbol=f"{base}-{quote}", native=p["id"], base=base, quote=quote,
-                              extra={"status": p.get("status")}))
-        return out
 
     async def fetch_ohlc_page(
         self, market: Market, span: str, start_ns: int, end_ns: int, limit: int
@@ -150,19 +126,15 @@ class CoinbaseAdapter(Adapter):
         last = min((end_ns - 1) // step * step, first + (min(limit, _MAX_CANDLES) - 1) * step)
         if last < first:
             return empty_ohlc()
-        rows = await self.http.get_json(
+        rows = await self.get_rows(
             f"/products/{market.native}/candles",
-            {"granularity": _GRANULARITY[span], "start": _iso(first), "end": _iso(last)},
+            {"granularity": _GRANULARITY[span], "start": _iso(first), "end": _iso(last)}, _LIST,
         )
-        if not isinstance(rows, list):
-            raise ProtocolError(f"candles: expected a list, got {type(rows).__name__}",
-                                exchange=self.name)
         if not rows:
             return empty_ohlc()
         rows.reverse()  # oldest first
-        t, low, high, open_, close, volume = _columns(rows, 6, "candles")
-        ts = pc.multiply(pa.array(t, pa.int64()), NS)
-        return ohlc_table(ts, open_, high, low, close, volume)
+        t, low, high, open_, close, volume = columns(rows, 6, "candles", exchange=self.name)
+        return ohlc_table(s_column(t), open_, high, low, close, volume)
 
     def _parse_trades(
         self, market: Market, items: list[dict[str, Any]]
@@ -238,12 +210,9 @@ class CoinbaseAdapter(Adapter):
         if after <= 1:
             return empty_trades(), None
         limit = min(limit, _MAX_TRADES)
-        items = await self.http.get_json(
-            f"/products/{market.native}/trades", {"limit": limit, "after": after}
+        items = await self.get_rows(
+            f"/products/{market.native}/trades", {"limit": limit, "after": after}, _LIST
         )
-        if not isinstance(items, list):
-            raise ProtocolError(f"trades: expected a list, got {type(items).__name__}",
-                                exchange=self.name)
         if not items:
             return empty_trades(), None
         table, ids, ts = self._parse_trades(market, items)

@@ -19,19 +19,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.errors import (
-    DccdError,
-    ExchangeError,
-    ProtocolError,
-    RateLimitedError,
-    ServerError,
-    UnknownSymbolError,
-)
+from dccd_cli.errors import DccdError, ExchangeError, ProtocolError
 from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
 from dccd_cli.exchange.markets import SYMBOL_RE
+from dccd_cli.exchange.replies import Envelope, ErrorTable
+from dccd_cli.exchange.rows import columns, s_column
 from dccd_cli.net.headers import parse_http_date
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, require_on_span_grid, trades_table
-from dccd_cli.timeutil import NS, Span, format_ns
+from dccd_cli.timeutil import NS, Span, format_ns, s_to_ns
 
 # Kraken's 10080 and 21600 minute bars count from the Unix epoch (a Thursday), while dccd's
 # weeks open on Monday: they are left out rather than stored off our grid. Fetch 1d instead.
@@ -44,7 +39,6 @@ _US = 1_000
 # A rate-limit reply carries no wait; Kraken's public counter drains at about one request a
 # second [B], so a few seconds' pause lets a small burst drain before anyone retries.
 _RATE_LIMIT_WAIT_S = 5.0
-_RATE_LIMITED = ("EAPI:Rate limit exceeded", "EGeneral:Too many requests", "EService:Throttled")
 _THROTTLED_UNTIL = re.compile(r"EService:Throttled:\s*(\d+)")
 
 _NOTE = ("Kraken's REST API serves only its 720 most recent bars of each interval, the last "
@@ -53,11 +47,36 @@ _NOTE = ("Kraken's REST API serves only its 720 most recent bars of each interva
          "history: `dccd trades kraken ...`.")
 
 
-def _columns(rows: list[Any], width: int, what: str) -> list[tuple[Any, ...]]:
-    """Rows -> their first ``width`` columns; a row of another shape is a reply we cannot read."""
-    if any(not isinstance(r, list) or len(r) < width for r in rows):
-        raise ProtocolError(f"{what}: rows of fewer than {width} fields", exchange='kraken')
-    return list(zip(*(r[:width] for r in rows), strict=True))
+class _Errors(ErrorTable):
+    """Errors inside HTTP 200: ``{"error":["EQuery:Unknown asset pair"]}``. Entries starting
+    with W are warnings and go with a result."""
+
+    def read(self, body: Any) -> tuple[Any, str] | None:
+        errors = body.get("error") if isinstance(body, Mapping) else None
+        errors = [e for e in errors or [] if isinstance(e, str) and e.startswith("E")]
+        return (None, "; ".join(errors)) if errors else None
+
+
+def _rate_limit_wait(headers: Mapping[str, str], body: Any) -> float:
+    """Until the instant ``EService:Throttled: <unix s>`` names, on the reply's own clock
+    (between 1 s and a minute), else a few seconds."""
+    until = _THROTTLED_UNTIL.search(str(body.get("error") if isinstance(body, Mapping) else ""))
+    date = headers.get("date")
+    now = parse_http_date(date) if date else None
+    if until and now is not None:
+        return min(60.0, max(1.0, int(until.group(1)) - now))
+    return _RATE_LIMIT_WAIT_S
+
+
+_ERRORS = _Errors(
+    rate_limited_words=("eapi:rate limit exceeded", "egeneral:too many requests",
+                        "eservice:throttled"),
+    unknown_symbol_words=("equery:unknown asset pair",),
+    server_words=("eservice:",),  # Unavailable, Busy, ...: retried
+    rate_limit_wait=_rate_limit_wait,
+)
+# OHLC and Trades results are keyed by Kraken's internal pair name, beside ``last``.
+_PAIR_ROWS = Envelope("result.*")
 
 
 def _asset(code: str) -> str:
@@ -66,18 +85,6 @@ def _asset(code: str) -> str:
     if len(code) == 4 and code[0] in "XZ":
         code = code[1:]  # the legacy X (crypto) / Z (fiat) prefix of the old 3-letter codes
     return _ALIASES.get(code, code)
-
-
-def _result(body: Any, what: str) -> tuple[list[Any], Any]:
-    """The rows and ``last`` of an OHLC/Trades result, whatever its pair key is called."""
-    result = body.get("result") if isinstance(body, Mapping) else None
-    if not isinstance(result, Mapping):
-        raise ProtocolError(f"{what}: reply without a result", exchange="kraken")
-    rows = [v for k, v in result.items() if k != "last"]
-    if len(rows) != 1 or not isinstance(rows[0], list):
-        raise ProtocolError(f"{what}: expected one pair in the result, got {list(result)}",
-                            exchange="kraken")
-    return rows[0], result.get("last")
 
 
 class KrakenAdapter(Adapter):
@@ -96,28 +103,7 @@ class KrakenAdapter(Adapter):
     )
     trades = Capability(kind="trades", max_per_request=_MAX_TRADES, page_direction="forward")
 
-    @staticmethod
-    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
-        """Errors inside HTTP 200: ``{"error":["EQuery:Unknown asset pair"]}``. Entries
-        starting with W are warnings and go with a result."""
-        errors = body.get("error") if isinstance(body, Mapping) else None
-        errors = [e for e in errors or [] if isinstance(e, str) and e.startswith("E")]
-        if not errors:
-            return None
-        text = "; ".join(errors)
-        if any(e.startswith("EQuery:Unknown asset pair") for e in errors):
-            return UnknownSymbolError(f"kraken does not know this pair ({text})")
-        if any(e.startswith(_RATE_LIMITED) for e in errors):
-            wait = _RATE_LIMIT_WAIT_S
-            until = _THROTTLED_UNTIL.search(text)
-            date = headers.get("date")
-            now = parse_http_date(date) if date else None
-            if until and now is not None:
-                wait = min(60.0, max(1.0, int(until.group(1)) - now))
-            return RateLimitedError(f"rate limited: {text}", retry_after=wait)
-        if any(e.startswith("EService:") for e in errors):
-            return ServerError(f"server error: {text}")  # Unavailable, Busy, ... retried
-        return ExchangeError(text)
+    errors = _ERRORS
 
     async def server_time_ns(self) -> int | None:
         """Kraken's clock from ``/0/public/Time``, e.g. ``{"error": [], "result":
@@ -125,7 +111,7 @@ class KrakenAdapter(Adapter):
         fails, the ``Date`` header of whatever reply came back (an error reply has one too)."""
         try:
             body = await self.http.get_json("/0/public/Time")
-            return int(body["result"]["unixtime"]) * NS
+            return s_to_ns(body["result"]["unixtime"])
         except (DccdError, KeyError, TypeError, ValueError):
             return self.http.server_time_ns()
 
@@ -170,7 +156,7 @@ class KrakenAdapter(Adapter):
             "/0/public/OHLC",
             {"pair": market.native, "interval": _INTERVALS[span], "since": first_s - interval_s},
         )
-        rows, _ = _result(body, "OHLC")
+        rows = _PAIR_ROWS.unwrap(body, what="OHLC", exchange=self.name)
         if not rows:
             return empty_ohlc()
         if len(rows) >= _RECENT and rows[0][0] > first_s:
@@ -179,8 +165,8 @@ class KrakenAdapter(Adapter):
             raise ExchangeError(
                 f"kraken now serves {span} bars only from {format_ns(rows[0][0] * NS)}; "
                 f"{format_ns(first_s * NS)} onwards can no longer be fetched", exchange=self.name)
-        t, open_, high, low, close, vwap, volume, count = _columns(rows, 8, "OHLC")
-        ts = pc.multiply(pa.array(t, pa.int64()), NS)
+        t, open_, high, low, close, vwap, volume, count = columns(rows, 8, "OHLC", exchange=self.name)
+        ts = s_column(t)
         require_on_span_grid(ts, Span.parse(span), exchange=self.name, what="OHLC")
         return ohlc_table(ts, open_, high, low, close, volume, vwap=vwap, trades=count)
 
@@ -202,11 +188,11 @@ class KrakenAdapter(Adapter):
         body = await self.http.get_json(
             "/0/public/Trades", {"pair": market.native, "since": since, "count": count}
         )
-        rows, _ = _result(body, "Trades")
+        rows = _PAIR_ROWS.unwrap(body, what="Trades", exchange=self.name)
         if not rows:
             return empty_trades(), None
         # Rows of old had 6 fields and no trade id, which we cannot do without.
-        price, volume, t, side, _, _, trade_id = _columns(rows, 7, "Trades")
+        price, volume, t, side, _, _, trade_id = columns(rows, 7, "Trades", exchange=self.name)
         # Float seconds carry about 0.1 µs of precision at today's epoch: round to the µs.
         us = pc.cast(pc.round(pc.multiply(pa.array(t, pa.float64()), 1e6)), pa.int64())
         ts = pc.multiply(us, _US)
@@ -227,13 +213,13 @@ class KrakenAdapter(Adapter):
         if kind == "trades":
             body = await self.http.get_json(
                 "/0/public/Trades", {"pair": market.native, "since": 0, "count": 1})
-            rows, _ = _result(body, "Trades")
+            rows = _PAIR_ROWS.unwrap(body, what="Trades", exchange=self.name)
             return round(float(rows[0][2]) * 1e6) * _US if rows else None
         code = span or "1d"
         body = await self.http.get_json(
             "/0/public/OHLC", {"pair": market.native, "interval": _INTERVALS[code]})
-        rows, _ = _result(body, "OHLC")
+        rows = _PAIR_ROWS.unwrap(body, what="OHLC", exchange=self.name)
         if not rows:
             return None
         # A full 720-bar reply starts at the edge of what Kraken keeps: take the next bar.
-        return int(rows[1 if len(rows) >= _RECENT else 0][0]) * NS
+        return s_to_ns(rows[1 if len(rows) >= _RECENT else 0][0])

@@ -11,26 +11,18 @@ a non-zero ``code``, often inside HTTP 200: ``50011`` rate limit (also as HTTP 4
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dccd_cli.errors import (
-    DccdError,
-    ExchangeError,
-    ProtocolError,
-    RateLimitedError,
-    ServerError,
-    UnknownSymbolError,
-)
+from dccd_cli.errors import ExchangeError, ProtocolError
 from dccd_cli.exchange.adapter import Adapter, Capability, Market, RateLimit
-from dccd_cli.net.headers import exchange_message
+from dccd_cli.exchange.listing import MarketFields
+from dccd_cli.exchange.replies import Envelope, ErrorTable
+from dccd_cli.exchange.rows import ms_column
 from dccd_cli.schema import empty_ohlc, empty_trades, ohlc_table, trades_table
-
-MS = 1_000_000
-DAY_NS = 86_400 * 10**9
+from dccd_cli.timeutil import DAY_NS, ceil_ms, ms_to_ns
 
 # Unified span -> OKX ``bar``. From 6h up OKX offers two grids: Hong Kong time (``6H``,
 # ``1D``...) and UTC (``6Hutc``, ``1Dutc``...); our spans are UTC-aligned, so the ``utc``
@@ -53,22 +45,20 @@ _CANDLE_CAP = 300
 _LEGACY_CANDLE_CAP = 100
 _TRADE_CAP = 100  # history-trades: max and default 100 [C]
 
-# OKX error codes (docs/exchanges.md#okx; OKX's public error table as ccxt maps it).
-_RATE_LIMITED = {"50011"}  # "Too Many Requests"
-_UNKNOWN_SYMBOL = {"51001"}  # "Instrument ID does not exist"
-# Worth a retry: 50001 upgrading, 50004 endpoint timeout, 50005 API offline, 50013 busy,
-# 50026 "System error, please try again later".
-_SERVER_BUSY = {"50001", "50004", "50005", "50013", "50026"}
 _WINDOW_S = 2.0  # OKX counts requests in 2 s windows: after a 429 the next window is clean
-
-
-def _ceil_ms(ns: int) -> int:
-    return -(-ns // MS)
-
-
-def _ms_to_ns(values: Any) -> pa.Array:
-    """Decimal-string milliseconds -> int64 ns, in C."""
-    return pc.multiply(pc.cast(pa.array(values, pa.string()), pa.int64()), MS)
+# OKX error codes (docs/exchanges.md#okx; OKX's public error table as ccxt maps it), in any
+# HTTP status; code "0" (or none: 5xx pages and the like) is not OKX's error.
+_ERRORS = ErrorTable(
+    code="code", message=("msg",), ok=ErrorTable.codes(0),
+    rate_limited=ErrorTable.codes(50011),  # "Too Many Requests", also as HTTP 429
+    unknown_symbol=ErrorTable.codes(51001),  # "Instrument ID does not exist"
+    # Worth a retry: 50001 upgrading, 50004 endpoint timeout, 50005 API offline, 50013
+    # busy, 50026 "System error, please try again later".
+    server=ErrorTable.codes(50001, 50004, 50005, 50013, 50026),
+    unlisted=ExchangeError,  # 51000 "Parameter bar error" and every other refusal
+    rate_limit_wait=_WINDOW_S,
+)
+_DATA = Envelope("data")
 
 
 class OkxAdapter(Adapter):
@@ -94,48 +84,16 @@ class OkxAdapter(Adapter):
         ),
     )
 
-    @staticmethod
-    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
-        """Map OKX's ``code`` (in any HTTP status) to the error tree; None lets the generic
-        rules handle the rest. ``{"msg":"Too Many Requests","code":"50011"}`` → retried."""
-        code = str(body.get("code", "")) if isinstance(body, Mapping) else ""
-        if status == 429 or code in _RATE_LIMITED:
-            retry_after = _WINDOW_S
-            try:
-                retry_after = float(headers.get("retry-after") or _WINDOW_S)
-            except ValueError:
-                pass
-            return RateLimitedError(f"rate limited: {exchange_message(body, '')}",
-                                    retry_after=retry_after)
-        if code in ("", "0"):
-            return None  # success, or a body without OKX's envelope (5xx pages and the like)
-        message = exchange_message(body, "")
-        if code in _UNKNOWN_SYMBOL:
-            return UnknownSymbolError(f"okx: {message}")
-        if code in _SERVER_BUSY:
-            return ServerError(f"server busy: {message}")
-        return ExchangeError(message)  # 51000 "Parameter bar error" and every other refusal
+    errors = _ERRORS
+    # Spot instruments, e.g. ``{"instType":"SPOT","instId":"BTC-USDT","baseCcy":"BTC",
+    # "quoteCcy":"USDT","listTime":"1548133413000","state":"live",...}`` in ``data``.
+    market_fields = MarketFields(
+        endpoint="/api/v5/public/instruments", rows="data", params={"instType": "SPOT"},
+        native="instId", base="baseCcy", quote="quoteCcy", listed="listTime", extra=("state",),
+    )
 
     async def _data(self, path: str, params: dict[str, Any]) -> list[Any]:
-        body = await self.http.get_json(path, params)
-        data = body.get("data") if isinstance(body, Mapping) else None
-        if not isinstance(data, list):
-            raise ProtocolError(f"{path}: no data list in the reply", exchange=self.name)
-        return data
-
-    async def load_markets(self) -> list[Market]:
-        """Spot instruments, e.g. ``{"instType":"SPOT","instId":"BTC-USDT","baseCcy":"BTC",
-        "quoteCcy":"USDT","listTime":"1548133413000","state":"live",...}``."""
-        out = []
-        for item in await self._data("/api/v5/public/instruments", {"instType": "SPOT"}):
-            base, quote = str(item["baseCcy"]).upper(), str(item["quoteCcy"]).upper()
-            listed = str(item.get("listTime") or "")
-            out.append(Market(
-                symbol=f"{base}-{quote}", native=item["instId"], base=base, quote=quote,
-                listed_ns=int(listed) * MS if listed.isdigit() and int(listed) > 0 else None,
-                extra={"state": item.get("state")},
-            ))
-        return out
+        return await self.get_rows(path, params, _DATA)
 
     async def fetch_ohlc_page(
         self, market: Market, span: str, start_ns: int, end_ns: int, limit: int
@@ -150,8 +108,8 @@ class OkxAdapter(Adapter):
         bar = _BARS[span]
         # Exclusive bounds: ``after`` = bars opening before the window's end, ``before`` =
         # bars opening at or after its start (ccxt sends ``before=since-1`` likewise).
-        before = _ceil_ms(start_ns) - 1
-        after = _ceil_ms(end_ns)
+        before = ceil_ms(start_ns) - 1
+        after = ceil_ms(end_ns)
         rows: list[list[str]] = []
         want = min(limit, _CANDLE_CAP)
         while True:
@@ -176,7 +134,7 @@ class OkxAdapter(Adapter):
         # Rows of 9 (since 2022) carry volCcyQuote at 7; older rows of 7 end at volCcy,
         # which for spot is the quote-currency volume too.
         quote = cols[7] if width >= 9 else cols[6] if width >= 7 else None
-        return ohlc_table(_ms_to_ns(cols[0]), cols[1], cols[2], cols[3], cols[4], cols[5],
+        return ohlc_table(ms_column(cols[0]), cols[1], cols[2], cols[3], cols[4], cols[5],
                           quote_volume=quote)
 
     async def fetch_trades_page(
@@ -195,14 +153,14 @@ class OkxAdapter(Adapter):
         page_limit = min(limit, _TRADE_CAP)
         params: dict[str, Any] = {"instId": market.native, "limit": page_limit}
         if cursor is None:
-            params.update(type=2, after=_ceil_ms(end_ns))
+            params.update(type=2, after=ceil_ms(end_ns))
         else:
             params.update(type=1, after=cursor)
         items = await self._data("/api/v5/market/history-trades", params)
         if not items:
             return empty_trades(), None
         items.reverse()  # oldest first
-        ts = _ms_to_ns([it["ts"] for it in items])
+        ts = ms_column([it["ts"] for it in items])
         table = trades_table(
             ts,
             [str(it["tradeId"]) for it in items],
@@ -229,4 +187,4 @@ class OkxAdapter(Adapter):
         rows = await self._data("/api/v5/market/history-candles", {
             "instId": market.native, "bar": _BARS["1M"], "limit": _CANDLE_CAP,
         })
-        return min(int(r[0]) for r in rows) * MS if rows else None
+        return min(ms_to_ns(r[0]) for r in rows) if rows else None

@@ -26,6 +26,22 @@ _UNIT_NS = {"s": NS, "m": MINUTE_NS, "h": HOUR_NS, "d": DAY_NS, "w": WEEK_NS}
 _SPAN_RE = re.compile(r"^([1-9][0-9]{0,3})(mo|[smhdwM])$")
 
 
+def ceil_ms(ns: int) -> int:
+    """Whole milliseconds at or after ``ns``: the first ms an exchange may be asked for
+    without reaching before ``ns``."""
+    return -(-ns // MS)
+
+
+def ms_to_ns(ms: int | str) -> int:
+    """Unix milliseconds (an int or a decimal string, as exchanges send them) -> ns."""
+    return int(ms) * MS
+
+
+def s_to_ns(s: int | str) -> int:
+    """Whole Unix seconds (an int or a decimal string) -> ns."""
+    return int(s) * NS
+
+
 def ns_to_datetime(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // NS, tz=UTC) + timedelta(microseconds=(ns % NS) // 1000)
 

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import pyarrow as pa
 
 from dccd_cli.errors import DccdError, UnsupportedRangeError
+from dccd_cli.exchange.replies import Envelope, ErrorTable
 from dccd_cli.net.ratelimit import RateLimit
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, NS, Span
 
 if TYPE_CHECKING:
+    from dccd_cli.exchange.listing import MarketFields
     from dccd_cli.net.client import AsyncHTTPClient
 
 __all__ = ["Adapter", "Capability", "Market", "RateLimit"]
@@ -107,25 +109,42 @@ class Adapter:
     trades: ClassVar[Capability | None] = None
     # For a kind the exchange does not serve over REST: what it offers instead (shown to users).
     unsupported: ClassVar[Mapping[str, str]] = {}
+    # How the exchange's error replies read and what they are (``check``).
+    errors: ClassVar[ErrorTable | None] = None
+    # Where the exchange lists its markets and how an item reads (``load_markets``).
+    market_fields: ClassVar[MarketFields | None] = None
 
-    @staticmethod
-    def check(status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
+    @classmethod
+    def check(cls, status: int, headers: Mapping[str, str], body: Any) -> DccdError | None:
         """Inspect every reply before the generic HTTP handling (see ``dccd_cli.net.client``).
 
-        Return an error for replies that are errors in disguise — Kraken's errors inside an
-        HTTP 200, Bitfinex's ``["error", 11010, "ratelimit: error"]`` — e.g.
-        ``RateLimitedError`` (waited for and retried), ``ServerError`` (retried with
-        backoff), ``ExchangeError`` or a ``UsageError`` (raised); or None for the generic
-        rules. The default trusts HTTP statuses.
+        Return an error for replies that are errors — in their HTTP status or in disguise,
+        like Kraken's errors inside an HTTP 200 or Bitfinex's ``["error", 11010,
+        "ratelimit: error"]`` — e.g. ``RateLimitedError`` (waited for and retried),
+        ``ServerError`` (retried with backoff), ``ExchangeError`` or a ``UsageError``
+        (raised), in the exchange's own words; or None for the generic rules. The adapter's
+        ``errors`` table decides (``ErrorTable.check``); without one, HTTP statuses do.
         """
-        return None
+        return None if cls.errors is None else cls.errors.check(cls.name, status, headers, body)
 
     def __init__(self, http: AsyncHTTPClient) -> None:
         self.http = http
 
     async def load_markets(self) -> list[Market]:
-        """Every market the exchange lists (one request; the core caches the result)."""
-        raise NotImplementedError
+        """Every market the exchange lists (one request; the core caches the result), as
+        its ``market_fields`` declare them."""
+        fields = self.market_fields
+        if fields is None:
+            raise NotImplementedError(f"{self.name} declares no market_fields")
+        rows = await self.get_rows(fields.endpoint, dict(fields.params), fields.envelope,
+                                   weight=fields.weight)
+        return fields.markets(rows)
+
+    async def get_rows(self, path: str, params: Mapping[str, Any], envelope: Envelope,
+                       **kwargs: Any) -> list[Any]:
+        """GET ``path`` and the list of rows its reply holds where ``envelope`` says."""
+        body = await self.http.get_json(path, dict(params), **kwargs)
+        return envelope.unwrap(body, what=path, exchange=self.name)
 
     async def server_time_ns(self) -> int | None:
         """The exchange's clock, which decides what 'now' and an unfinished bar are.

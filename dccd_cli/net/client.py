@@ -54,7 +54,7 @@ from dccd_cli.errors import (
     UsageError,
 )
 from dccd_cli.net import bans
-from dccd_cli.net.headers import exchange_message, parse_http_date, parse_retry_after
+from dccd_cli.net.headers import error_message, parse_http_date, parse_retry_after
 from dccd_cli.net.ratelimit import Clock, RateLimit, Sleep, TokenBucket, bucket_for
 from dccd_cli.net.transport import StreamTransport, make_transport, proxy_configured
 from dccd_cli.net.urls import PlainURL, PlainURLs, full_url, query_pairs, redact
@@ -496,12 +496,12 @@ class AsyncHTTPClient:
             return None, BannedError(message, retry_after=retry_after, **where)
         raw_text = reply.text if reply is not None else body.decode("utf-8", "replace")
         if status == 429:
-            text = exchange_message(parsed, raw_text)
+            text = error_message(parsed, raw_text)
             return None, RateLimitedError(f"rate limited: {text}", retry_after=retry_after, **where)
         if status >= 500:
-            text = exchange_message(parsed, raw_text)
+            text = error_message(parsed, raw_text)
             return None, ServerError(f"server error: {text}", retry_after=retry_after, **where)
-        return None, ExchangeError(exchange_message(parsed, raw_text), **where)
+        return None, ExchangeError(error_message(parsed, raw_text), **where)
 
     async def _send(self, url: httpx.URL | PlainURL) -> httpx.Response | _Plain:
         """GET ``url``: a plain 2xx reply as (status, headers, body) when it went straight

@@ -1,5 +1,5 @@
-"""What an exchange's reply says beyond its data: HTTP dates, ``Retry-After``, and the
-exchange's own words in an error body. Shared by the HTTP client and the adapters."""
+"""What a reply says beyond its data: HTTP dates, ``Retry-After``, and the words of an
+error body no adapter has read. Shared by the HTTP client and the exchange SDK."""
 
 from __future__ import annotations
 
@@ -33,25 +33,16 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
-def exchange_message(body: Any, text: str) -> str:
-    """The exchange's own words from an error body, in the common shapes, else the raw text.
+def error_message(body: Any, text: str) -> str:
+    """The words of an error reply that no adapter's check has read, else its raw text.
 
-    ``{"code":-1121,"msg":"Invalid symbol."}`` → ``Invalid symbol. (code -1121)``.
+    Each exchange's own error shapes are its adapter's (``ErrorTable`` in
+    ``dccd_cli.exchange.replies``, consulted through the client's ``check``); only the
+    plain JSON object ``{"code": -1121, "msg": "Invalid symbol."}`` or ``{"message": ...}``
+    is read here: ``Invalid symbol. (code -1121)``.
     """
-    msg: Any = None
-    code: Any = None
     if isinstance(body, Mapping):
-        err = body.get("error")
-        msg = body.get("msg") or body.get("message") or body.get("retMsg") or body.get("reason")
-        if not msg and isinstance(err, Mapping):
-            msg = err.get("message")
-        elif not msg and isinstance(err, list) and err:
-            msg = "; ".join(map(str, err))
-        elif not msg and isinstance(err, str):
-            msg = err
-        code = body.get("code", body.get("retCode"))
-    elif isinstance(body, list) and len(body) >= 3 and body[0] == "error":
-        code, msg = body[1], body[2]
-    if msg:
-        return f"{msg} (code {code})" if code not in (None, "", 0, "0") else str(msg)
+        msg, code = body.get("msg") or body.get("message"), body.get("code")
+        if isinstance(msg, str) and msg:
+            return f"{msg} (code {code})" if code not in (None, "", 0, "0") else msg
     return text.strip()[:200] or "no message"
