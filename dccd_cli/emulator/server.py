@@ -32,7 +32,8 @@ from typing import Any
 import orjson
 import uvicorn
 
-from dccd_cli.emulator.faults import FaultInjector, FaultPlan, FaultSpecError, resolve_faults
+from dccd_cli.emulator.faults import FaultPlan, FaultSpecError, resolve_faults
+from dccd_cli.emulator.injector import FaultInjector
 from dccd_cli.emulator.instruments import Instrument
 from dccd_cli.emulator.market import MarketModel
 from dccd_cli.emulator.venue import Clock, Request, Response, Venue
