@@ -35,9 +35,9 @@ dup        the previous page's last ARG rows prepended: rows repeated across a  
 shuffle    the page's rows in random order                                        —
 =========  =====================================================================  =========
 
-The row faults (``empty``, ``dup``, ``shuffle``) touch only data endpoints (paths about
-klines, candles, OHLC, trades; a rule with a ``PATH`` chooses its own) and only 200
-replies; they find "the rows" generically: a top-level JSON list (Binance, Bitfinex) or
+The row faults (``empty``, ``dup``, ``shuffle``) touch only data pages (the routes a venue
+declares with ``data=True``: klines, candles, OHLC, trades; a rule with a ``PATH`` chooses
+its own) and only 200 replies; they find "the rows" generically: a top-level JSON list (Binance, Bitfinex) or
 the longest list of rows inside an envelope (OKX ``data``, Bybit ``result.list``,
 Kraken ``result.<pair>``, Bitstamp ``data.ohlc``). A maintenance window — no trades and
 no bars at all — is a market setting, not a fault (``EmulatorSettings.maintenance``,
@@ -57,8 +57,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["DATA_PATH_RE", "FAULT_KINDS", "FaultPlan", "FaultRule", "FaultSpecError",
-           "parse_faults", "resolve_faults"]
+__all__ = ["FAULT_KINDS", "FaultPlan", "FaultRule", "FaultSpecError", "parse_faults",
+           "resolve_faults"]
 
 # Canonical kind -> (layer, default ARG). Layers: "reply" replaces the venue's answer;
 # "body" rewrites a 200 body; "rows" rewrites the rows of a data page; "wire" misbehaves
@@ -87,8 +87,6 @@ _RULE_RE = re.compile(
     re.VERBOSE,
 )
 _VENUE_RE = re.compile(r"^([a-z0-9_]+)=(.*)$", re.DOTALL)
-# Row faults only make sense on data pages; market lists, clocks and pings are left alone.
-DATA_PATH_RE = re.compile(r"(?i)kline|candle|ohlc|trade|bucketed|transactions")
 class FaultSpecError(ValueError):
     """A fault spec that cannot be parsed; the message says what is accepted."""
 
@@ -143,10 +141,12 @@ class FaultRule:
         """ARG, or the kind's default."""
         return self.arg if self.arg is not None else FAULT_KINDS[self.kind][1]
 
-    def matches(self, path: str, query: str = "") -> bool:
+    def matches(self, path: str, query: str = "", data_page: bool = False) -> bool:
+        """Whether the rule applies to this request: its ``PATH`` is in the path and
+        query; without one, every request, and only data pages for a row fault."""
         if self.path is not None:
             return self.path in (f"{path}?{query}" if query else path)
-        return self.layer != "rows" or DATA_PATH_RE.search(path) is not None
+        return self.layer != "rows" or data_page
 
     def __str__(self) -> str:
         text = self.kind + (f"({self.arg:g})" if self.arg is not None else "")

@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from dccd_cli.emulator.faults import DATA_PATH_RE, FaultPlan, FaultRule
-from dccd_cli.emulator.venue import Response
+from dccd_cli.emulator.faults import FaultPlan, FaultRule
+from dccd_cli.emulator.venue import Response, Venue
 
 __all__ = ["Fault", "FaultInjector", "InjectedFault"]
 
@@ -38,23 +38,6 @@ _CURSOR_PARAMS = frozenset(
 _SEEN_MAX = 200_000  # exact requests remembered for their occurrence counts (an LRU)
 _LOG_MAX = 10_000  # injected faults kept for inspection
 
-# The error bodies that each exchange sends inside an HTTP 200 (docs/exchanges.md);
-# a venue class may provide its own with an ``error_in_200()`` method.
-ERRORS_IN_200: dict[str, Any] = {
-    "binance": {"code": -1003, "msg": "Too much request weight used; current limit is 6000 "
-                "request weight per 1 MINUTE. Please use WebSocket Streams for live "
-                "updates to avoid polling the API."},
-    "kraken": {"error": ["EService:Unavailable"]},
-    "okx": {"code": "50001", "msg": "Service temporarily unavailable. Please try again later.",
-            "data": []},
-    "bybit": {"retCode": 10016, "retMsg": "Internal system error.", "result": {},
-              "retExtInfo": {}},
-    "bitfinex": ["error", 20060, "maintenance"],
-    "coinbase": {"message": "Internal server error"},
-    "bitstamp": {"status": "error", "reason": "Internal error", "code": "API0000"},
-    "bitmex": {"error": {"message": "Service unavailable", "name": "HTTPError"}},
-}
-_GENERIC_ERROR = {"error": "internal error"}
 _CHALLENGE = (b"<!DOCTYPE html><html><head><title>Just a moment...</title></head>"
               b"<body>Checking your browser before accessing the API.</body></html>")
 
@@ -190,8 +173,10 @@ class FaultInjector:
 
     # -- deciding ------------------------------------------------------------------------
 
-    def pick(self, venue: str, method: str, path: str, query: str) -> Fault | None:
-        """The fault for this request, or None. Counts the request against every rule."""
+    def pick(self, venue: str, method: str, path: str, query: str,
+             data_page: bool = False) -> Fault | None:
+        """The fault for this request, or None. Counts the request against every rule.
+        ``data_page``: the venue declares ``path`` a data page (the row faults' target)."""
         plan = self.plans.get(venue)
         if not plan:
             return None
@@ -204,7 +189,7 @@ class FaultInjector:
                 self._seen.popitem(last=False)
             chosen: Fault | None = None
             for i, rule in enumerate(plan.rules):
-                if not rule.matches(path, query):
+                if not rule.matches(path, query, data_page):
                     continue
                 n = self._counts[(venue, i)] = self._counts.get((venue, i), 0) + 1
                 if chosen is not None or n < rule.first or (
@@ -231,7 +216,7 @@ class FaultInjector:
 
     # -- applying ------------------------------------------------------------------------
 
-    def reply(self, fault: Fault, venue: Any, now_ms: int) -> Response | None:
+    def reply(self, fault: Fault, venue: Venue[Any], now_ms: int) -> Response | None:
         """The answer that replaces the venue's for a "reply" fault, else None."""
         rule = fault.rule
         if rule.layer != "reply":
@@ -249,14 +234,14 @@ class FaultInjector:
             return Response.json({"code": -1003, "msg": what, "error": what},
                                  int(rule.kind), [("Retry-After", str(seconds))])
         # error200: the venue's own words, with a success status.
-        make = getattr(venue, "error_in_200", None)
-        body = make() if callable(make) else ERRORS_IN_200.get(fault.venue, _GENERIC_ERROR)
-        return Response.json(body, 200)
+        return Response.json(venue.error_in_200(), 200)
 
     def alter(self, fault: Fault | None, venue: str, path: str,
-              query: list[tuple[str, str]], response: Response) -> Response:
-        """The venue's answer after a "body" or "rows" fault (and remembered for ``dup``)."""
-        remember = self.wants_pages(venue) and DATA_PATH_RE.search(path) is not None
+              query: list[tuple[str, str]], response: Response,
+              data_page: bool = False) -> Response:
+        """The venue's answer after a "body" or "rows" fault (and remembered for ``dup``
+        when ``data_page``)."""
+        remember = self.wants_pages(venue) and data_page
         if fault is not None and fault.rule.layer not in ("body", "rows"):
             fault = None  # handled by reply() or deliver()
         if response.status != 200 or (fault is None and not remember):

@@ -86,7 +86,7 @@ class EmulatorApp:
                                   instruments=self.settings.instruments,
                                   trades_scale=self.settings.trades_scale,
                                   maintenance=self.settings.maintenance)
-        self.venues: dict[str, Venue] = {
+        self.venues: dict[str, Venue[Any]] = {
             name: cls(self.market, dict(self.settings.venues.get(name, {})), self.clock)
             for name, cls in venues().items()}
         self.faults = FaultInjector(resolve_faults(self.settings.faults, self.venues,
@@ -115,9 +115,12 @@ class EmulatorApp:
         # Faults (if any are planned for this venue) wrap the venue's handler.
         prefix, vpath = _split(scope["path"])
         fault = None
-        if self.faults and prefix in self.venues:
+        faulty = bool(self.faults) and prefix in self.venues
+        data_page = faulty and self.venues[prefix].is_data_page(vpath)
+        if faulty:
             fault = self.faults.pick(prefix, scope["method"], vpath,
-                                     scope.get("query_string", b"").decode("latin-1"))
+                                     scope.get("query_string", b"").decode("latin-1"),
+                                     data_page)
         response = None
         if fault is not None:
             response = self.faults.reply(fault, self.venues[prefix],
@@ -128,9 +131,9 @@ class EmulatorApp:
             except Exception:  # a bug in a venue must not kill the connection silently
                 log.exception("emulator error on %s", scope.get("path"))
                 response = Response.json({"error": "internal emulator error"}, 500)
-            if self.faults and prefix in self.venues:
+            if faulty:
                 query = Request.from_scope(scope, vpath, b"").query
-                response = self.faults.alter(fault, prefix, vpath, query, response)
+                response = self.faults.alter(fault, prefix, vpath, query, response, data_page)
         if self.settings.latency_ms > 0:
             await asyncio.sleep(self.settings.latency_ms / 1000.0)
         headers = [(b"content-type", response.content_type.encode()),

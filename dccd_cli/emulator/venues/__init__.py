@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
+from typing import Any
 
 from dccd_cli.emulator.venue import Venue
 
@@ -26,9 +27,9 @@ VENUE_CLASSES: dict[str, str] = {
 
 
 @cache
-def venues() -> dict[str, type[Venue]]:
+def venues() -> dict[str, type[Venue[Any]]]:
     """Name -> venue class, for every venue whose module is present."""
-    out: dict[str, type[Venue]] = {}
+    out: dict[str, type[Venue[Any]]] = {}
     for name, target in VENUE_CLASSES.items():
         module_name, cls_name = target.split(":")
         try:
