@@ -3,9 +3,10 @@ of each venue's public REST API on loopback (``dccd emulator``, ``--emulate``, t
 
 Layout: :mod:`.rng` (counter-based randomness) → :mod:`.minutes` (per-minute decisions)
 → :mod:`.trades` (trades expanded from a minute) → :mod:`.cache` / :mod:`.market` (the
-venue-neutral :class:`MarketModel`) → :mod:`.venues` (wire formats) → :mod:`.server`, which
-wraps each venue in the faults of :mod:`.faults` (5xx, 429, bans, resets, stalls, bad
-bodies on demand), applied by :mod:`.injector`.
+venue-neutral :class:`MarketModel`) → :mod:`.venues` (wire formats, registered through the
+``dccd.venues`` entry points) → :mod:`.server`, which wraps each venue in the faults of
+:mod:`.faults` (5xx, 429, bans, resets, stalls, bad bodies on demand), applied by
+:mod:`.injector`.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from dccd_cli.emulator.injector import FaultInjector
 from dccd_cli.emulator.instruments import Instrument
 from dccd_cli.emulator.market import MarketModel
 from dccd_cli.emulator.venue import Clock, Request, Response, Venue
-from dccd_cli.emulator.venues import venues
+from dccd_cli.emulator.venues import venue_class, venue_names
 
 log = logging.getLogger("dccd.emulator")
 
@@ -78,7 +78,7 @@ class EmulatorApp:
 
     def __init__(self, settings: EmulatorSettings | None = None) -> None:
         self.settings = settings or EmulatorSettings()
-        unknown = set(self.settings.venues) - set(venues())
+        unknown = set(self.settings.venues) - set(venue_names())
         if unknown:
             raise ValueError(f"settings for unknown venues: {sorted(unknown)}")
         self.clock = Clock(self.settings.now)
@@ -87,8 +87,9 @@ class EmulatorApp:
                                   trades_scale=self.settings.trades_scale,
                                   maintenance=self.settings.maintenance)
         self.venues: dict[str, Venue[Any]] = {
-            name: cls(self.market, dict(self.settings.venues.get(name, {})), self.clock)
-            for name, cls in venues().items()}
+            name: venue_class(name)(self.market, dict(self.settings.venues.get(name, {})),
+                                    self.clock)
+            for name in venue_names()}
         self.faults = FaultInjector(resolve_faults(self.settings.faults, self.venues,
                                              self.settings.fault_seed))
 
