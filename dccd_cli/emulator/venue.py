@@ -216,7 +216,10 @@ class Venue(Generic[E]):
             handler = getattr(cls, attr, None)
             if not callable(handler):
                 continue
-            for pattern, data in getattr(handler, _ROUTES, ()):
+            # A method overridden without @route keeps the routes its base declared.
+            marks = next((getattr(vars(k)[attr], _ROUTES) for k in cls.__mro__
+                          if hasattr(vars(k).get(attr), _ROUTES)), ())
+            for pattern, data in marks:
                 if pattern in exact or pattern in patterned:
                     raise TypeError(f"{cls.__name__}: route {pattern!r} declared twice")
                 r = Route.compile(pattern, handler, data)

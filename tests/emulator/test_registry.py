@@ -124,6 +124,24 @@ def test_row_faults_touch_the_routes_a_venue_declares_data_pages(plugin_path: Pa
         assert said.status_code == 200 and said.json() == {"err": "toy maintenance"}
 
 
+def test_a_venue_subclass_keeps_the_routes_of_the_methods_it_overrides(
+        plugin_path: Path) -> None:
+    child = TOY + textwrap.dedent('''
+        class ToyTwoVenue(ToyVenue):
+            name = "toyy"
+
+            async def listing(self, params: dict[str, list[str]]) -> Any:
+                return [["z"]]
+        ''')
+    _distribution(plugin_path, "dccd_toyy",
+                  "[dccd.venues]\ntoyy = dccd_plugin_toy2:ToyTwoVenue\n",
+                  {"dccd_plugin_toy2": child})
+    with EmulatorServer(EmulatorSettings(now=NOW, trades_scale=0.02)) as emu:
+        url = emu.venue_url("toyy")
+        assert httpx.get(url + "/listing").json() == {"ok": [["z"]]}
+        assert httpx.get(url + "/rows/ab").json() == {"ok": [["ab", 1], ["ab", 2]]}
+
+
 @pytest.mark.parametrize("target,module,why", [
     ("dccd_plugin_broken:ToyVenue", "raise RuntimeError('half-written')\n", "half-written"),
     ("dccd_plugin_broken:Nothing", "X = 1\n", "Nothing"),
