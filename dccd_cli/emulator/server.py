@@ -58,7 +58,8 @@ class EmulatorSettings:
     ``access_log``: log one line per request (uvicorn's access log).
     ``faults``: fault injection (see :mod:`.faults`): a spec string for every venue
     (``"5xx:0.05,binance=429@3-7"``), or a plan or spec per venue; ``fault_seed`` seeds
-    the probabilistic rules of spec strings.
+    the probabilistic rules of spec strings. ``mount``: the venues to serve (None: every
+    registered one); only their modules are imported.
     """
 
     seed: int = 0
@@ -71,6 +72,7 @@ class EmulatorSettings:
     access_log: bool = False
     faults: dict[str, FaultPlan | str] | str | None = None
     fault_seed: int = 0
+    mount: tuple[str, ...] | None = None
 
 
 class EmulatorApp:
@@ -78,9 +80,15 @@ class EmulatorApp:
 
     def __init__(self, settings: EmulatorSettings | None = None) -> None:
         self.settings = settings or EmulatorSettings()
-        unknown = set(self.settings.venues) - set(venue_names())
+        registered = venue_names()
+        unknown = set(self.settings.venues) - set(registered)
         if unknown:
             raise ValueError(f"settings for unknown venues: {sorted(unknown)}")
+        mount = registered if self.settings.mount is None else list(self.settings.mount)
+        absent = set(mount) - set(registered)
+        if absent:
+            raise ValueError(f"no venue to mount named {sorted(absent)}; "
+                             f"registered: {', '.join(registered)}")
         self.clock = Clock(self.settings.now)
         self.market = MarketModel(seed=self.settings.seed,
                                   instruments=self.settings.instruments,
@@ -89,7 +97,7 @@ class EmulatorApp:
         self.venues: dict[str, Venue[Any]] = {
             name: venue_class(name)(self.market, dict(self.settings.venues.get(name, {})),
                                     self.clock)
-            for name in venue_names()}
+            for name in mount}
         self.faults = FaultInjector(resolve_faults(self.settings.faults, self.venues,
                                              self.settings.fault_seed))
 

@@ -176,6 +176,22 @@ def test_a_server_imports_the_venues_it_reads_only() -> None:
                           "'dccd_cli.emulator.venues.kraken_format']"
 
 
+def test_a_server_mounts_and_imports_only_the_venues_it_is_asked_for() -> None:
+    code = ("import sys\n"
+            "from dccd_cli.emulator import EmulatorServer, EmulatorSettings\n"
+            "import httpx\n"
+            "with EmulatorServer(EmulatorSettings(mount=('okx',), trades_scale=0.02)) as emu:\n"
+            "    print(httpx.get(emu.base_url + '/_emulator/health').json()['venues'])\n"
+            "    print(httpx.get(emu.base_url + '/binance/api/v3/time').status_code)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('dccd_cli.emulator.venues.')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["['okx']", "404", "['dccd_cli.emulator.venues.okx', "
+                   "'dccd_cli.emulator.venues.query']"]
+    with pytest.raises(ValueError, match="no venue to mount named \\['nowhere'\\]"):
+        EmulatorServer(EmulatorSettings(mount=("binance", "nowhere")))
+
+
 @pytest.mark.parametrize("name", venue_names())
 def test_every_registered_venue_declares_what_the_emulator_needs(name: str) -> None:
     cls = venues()[name]
