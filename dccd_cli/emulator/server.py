@@ -32,11 +32,12 @@ from typing import Any
 import orjson
 import uvicorn
 
-from dccd_cli.emulator.faults import FaultInjector, FaultPlan, FaultSpecError, resolve_faults
+from dccd_cli.emulator.faults import FaultPlan, FaultSpecError, resolve_faults
+from dccd_cli.emulator.injector import FaultInjector
 from dccd_cli.emulator.instruments import Instrument
 from dccd_cli.emulator.market import MarketModel
 from dccd_cli.emulator.venue import Clock, Request, Response, Venue
-from dccd_cli.emulator.venues import venues
+from dccd_cli.emulator.venues import venue_class, venue_names
 
 log = logging.getLogger("dccd.emulator")
 
@@ -57,7 +58,8 @@ class EmulatorSettings:
     ``access_log``: log one line per request (uvicorn's access log).
     ``faults``: fault injection (see :mod:`.faults`): a spec string for every venue
     (``"5xx:0.05,binance=429@3-7"``), or a plan or spec per venue; ``fault_seed`` seeds
-    the probabilistic rules of spec strings.
+    the probabilistic rules of spec strings. ``mount``: the venues to serve (None: every
+    registered one); only their modules are imported.
     """
 
     seed: int = 0
@@ -70,6 +72,7 @@ class EmulatorSettings:
     access_log: bool = False
     faults: dict[str, FaultPlan | str] | str | None = None
     fault_seed: int = 0
+    mount: tuple[str, ...] | None = None
 
 
 class EmulatorApp:
@@ -77,17 +80,24 @@ class EmulatorApp:
 
     def __init__(self, settings: EmulatorSettings | None = None) -> None:
         self.settings = settings or EmulatorSettings()
-        unknown = set(self.settings.venues) - set(venues())
+        registered = venue_names()
+        unknown = set(self.settings.venues) - set(registered)
         if unknown:
             raise ValueError(f"settings for unknown venues: {sorted(unknown)}")
+        mount = registered if self.settings.mount is None else list(self.settings.mount)
+        absent = set(mount) - set(registered)
+        if absent:
+            raise ValueError(f"no venue to mount named {sorted(absent)}; "
+                             f"registered: {', '.join(registered)}")
         self.clock = Clock(self.settings.now)
         self.market = MarketModel(seed=self.settings.seed,
                                   instruments=self.settings.instruments,
                                   trades_scale=self.settings.trades_scale,
                                   maintenance=self.settings.maintenance)
-        self.venues: dict[str, Venue] = {
-            name: cls(self.market, dict(self.settings.venues.get(name, {})), self.clock)
-            for name, cls in venues().items()}
+        self.venues: dict[str, Venue[Any]] = {
+            name: venue_class(name)(self.market, dict(self.settings.venues.get(name, {})),
+                                    self.clock)
+            for name in mount}
         self.faults = FaultInjector(resolve_faults(self.settings.faults, self.venues,
                                              self.settings.fault_seed))
 
@@ -114,9 +124,12 @@ class EmulatorApp:
         # Faults (if any are planned for this venue) wrap the venue's handler.
         prefix, vpath = _split(scope["path"])
         fault = None
-        if self.faults and prefix in self.venues:
+        faulty = bool(self.faults) and prefix in self.venues
+        data_page = faulty and self.venues[prefix].is_data_page(vpath)
+        if faulty:
             fault = self.faults.pick(prefix, scope["method"], vpath,
-                                     scope.get("query_string", b"").decode("latin-1"))
+                                     scope.get("query_string", b"").decode("latin-1"),
+                                     data_page)
         response = None
         if fault is not None:
             response = self.faults.reply(fault, self.venues[prefix],
@@ -127,9 +140,9 @@ class EmulatorApp:
             except Exception:  # a bug in a venue must not kill the connection silently
                 log.exception("emulator error on %s", scope.get("path"))
                 response = Response.json({"error": "internal emulator error"}, 500)
-            if self.faults and prefix in self.venues:
+            if faulty:
                 query = Request.from_scope(scope, vpath, b"").query
-                response = self.faults.alter(fault, prefix, vpath, query, response)
+                response = self.faults.alter(fault, prefix, vpath, query, response, data_page)
         if self.settings.latency_ms > 0:
             await asyncio.sleep(self.settings.latency_ms / 1000.0)
         headers = [(b"content-type", response.content_type.encode()),

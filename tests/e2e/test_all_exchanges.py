@@ -9,9 +9,11 @@ unfinished bar, values intact.
 from __future__ import annotations
 
 import json
+import tomllib
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,6 +26,7 @@ from dccd_cli.emulator import EmulatorServer, EmulatorSettings, MarketModel
 from dccd_cli.exchange.registry import adapters
 from dccd_cli.timeutil import HOUR_NS, Span
 
+ROOT = Path(__file__).resolve().parents[2]
 SYMBOL = "BTC-USDT"
 EXCHANGES = list(adapters())
 
@@ -152,8 +155,14 @@ def test_exchanges_without_trade_history_refuse_before_any_request(tmp_path: Pat
     assert not (tmp_path / "out").exists()
 
 
-def test_exchanges_lists_all_eight_with_json() -> None:
+def test_exchanges_lists_every_registered_exchange_with_json() -> None:
+    # Every adapter has a venue and every venue an adapter; the project's own (pyproject)
+    # are all installed: entry points refresh only with `pip install -e .`.
     r = run_cli("exchanges", "--json")
     assert r.code == 0
     listed = {e["name"] for e in json.loads(r.stdout)}
-    assert listed == {"binance", "coinbase", "kraken", "bitfinex", "okx", "bybit", "bitstamp", "bitmex"}
+    adapter_names = {ep.name for ep in entry_points(group="dccd.adapters")}
+    venue_names = {ep.name for ep in entry_points(group="dccd.venues")}
+    assert listed == adapter_names == venue_names
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert set(declared["dccd.adapters"]) == set(declared["dccd.venues"]) <= listed

@@ -24,17 +24,12 @@ from dccd_cli.emulator.venues import venues
 from dccd_cli.exchange.registry import adapters
 from dccd_cli.timeutil import Span
 
-OKX_LIMITS = {**venues()["okx"].defaults["rate_limits"], "/market/history-candles": (1, 2)}
-
-STRICT: dict[str, dict[str, Any]] = {
-    "binance": {"weight_limit": 25, "window_s": 2, "ban_after": 1000},
-    "coinbase": {"rate_per_s": 1.0, "burst": 2},
-    "kraken": {"counter_max": 1, "counter_decay_per_s": 0.3},
-    "bitfinex": {"candles_per_min": 1, "block_s": 2},
-    "okx": {"rate_limits": OKX_LIMITS},
-    "bitstamp": {"rate_limit": 3, "rate_window_s": 2},
-    "bitmex": {"rate_limit": 1, "rate_window_s": 5},
-}
+# Each venue declares the settings that make it stricter than the adapter's declared limit
+# (``Venue.strict_limits``), so every registered venue is covered: one without them fails.
+STRICT: dict[str, dict[str, Any] | None] = {name: cls.strict_limits
+                                            for name, cls in venues().items()}
+# Venues whose rate-limit reply is a ban longer than a client should wait out.
+BANS = sorted(name for name, cls in venues().items() if cls.limit_reply_is_ban)
 # Bitfinex says nothing about when its block lifts; dccd waits the announced 60 s.
 SLOW = {"bitfinex"}
 
@@ -42,9 +37,17 @@ SLOW = {"bitfinex"}
 def cases() -> list[Any]:
     out = []
     for name in STRICT:
+        if name in BANS:
+            continue
         marks = [pytest.mark.slow, pytest.mark.timeout(600)] if name in SLOW else []
         out.append(pytest.param(name, marks=marks, id=name))
     return out
+
+
+def strict(exchange: str) -> dict[str, Any]:
+    settings = STRICT[exchange]
+    assert settings is not None, f"the {exchange} venue declares no strict_limits"
+    return settings
 
 
 @pytest.mark.parametrize("exchange", cases())
@@ -55,7 +58,7 @@ def test_rate_limit_reply_is_waited_out(tmp_path: Path, exchange: str) -> None:
     span = Span.parse("1m")
     end = span.floor(FROZEN_NOW)
     start = span.add(end, -bars)
-    settings = EmulatorSettings(now=FROZEN_NOW, venues={exchange: STRICT[exchange]})
+    settings = EmulatorSettings(now=FROZEN_NOW, venues={exchange: strict(exchange)})
     with EmulatorServer(settings) as server:
         r = run_cli("ohlc", exchange, "BTC-USDT", "--span", "1m", "--start", str(start // 10**9),
                     "--base-url", server.venue_url(exchange), "--out", str(tmp_path), "--json", timeout=300)
@@ -66,11 +69,12 @@ def test_rate_limit_reply_is_waited_out(tmp_path: Path, exchange: str) -> None:
     assert sorted(ts) == [span.add(start, i) for i in range(bars)]
 
 
-def test_bybit_403_ban_stops_at_once_and_says_so(tmp_path: Path) -> None:
-    settings = EmulatorSettings(now=FROZEN_NOW, venues={"bybit": {"ip_limit": 3, "ip_window_s": 5, "ip_ban_s": 600}})
+@pytest.mark.parametrize("exchange", BANS)
+def test_ban_reply_stops_at_once_and_says_so(tmp_path: Path, exchange: str) -> None:
+    settings = EmulatorSettings(now=FROZEN_NOW, venues={exchange: strict(exchange)})
     with EmulatorServer(settings) as server:
-        r = run_cli("ohlc", "bybit", "BTC-USDT", "--span", "1m", "--start", "2024-02-25",
-                    "--base-url", server.venue_url("bybit"), "--out", str(tmp_path), "--json")
+        r = run_cli("ohlc", exchange, "BTC-USDT", "--span", "1m", "--start", "2024-02-25",
+                    "--base-url", server.venue_url(exchange), "--out", str(tmp_path), "--json")
     assert r.code == 1, r.stderr + r.stdout
     series = json.loads(r.stdout)["series"]
     text = json.dumps(series).lower() + r.stderr.lower()

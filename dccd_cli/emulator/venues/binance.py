@@ -23,7 +23,7 @@ from typing import Any
 from dccd_cli.emulator.instruments import Instrument
 from dccd_cli.emulator.limiter import Verdict, WeightLimiter
 from dccd_cli.emulator.market import MarketModel
-from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venue import Clock, Headers, Refused, Request, Response, Route, Venue, route
 from dccd_cli.emulator.venues import binance_format as fmt
 from dccd_cli.emulator.venues.binance_format import BinanceError, ParamReader
 from dccd_cli.timeutil import MS, Span
@@ -38,7 +38,7 @@ WEIGHTS = {"/api/v3/ping": 1, "/api/v3/time": 1, "/api/v3/exchangeInfo": 20,
            "/api/v3/trades": 25, "/api/v3/historicalTrades": 25}
 
 
-class BinanceVenue(Venue):
+class BinanceVenue(Venue[BinanceError]):
     """``/binance/api/v3/{ping,time,exchangeInfo,klines,uiKlines,aggTrades,trades,
     historicalTrades}`` over the shared market; native symbols are ``BASE+QUOTE``."""
 
@@ -53,6 +53,10 @@ class BinanceVenue(Venue):
         "aggtrades_fromid_with_time": "error",  # [B] "error" (-1128) or "fromid" (ignore time)
         "aggtrades_max_window_ms": None,  # [C] None since 2022; 3600000 = pre-2022 rule
     }
+    # [B] unknown endpoint: 404, no body worth parsing.
+    not_found = Response(404, b"", content_type="text/html")
+    error_type = BinanceError
+    strict_limits = {"weight_limit": 25, "window_s": 2, "ban_after": 1000}
 
     def __init__(self, market: MarketModel, settings: dict[str, Any], clock: Clock) -> None:
         super().__init__(market, settings, clock)
@@ -63,14 +67,6 @@ class BinanceVenue(Venue):
                                      ban_after=s["ban_after"], ban_s=float(s["ban_s"]))
         self.symbols: dict[str, Instrument] = {
             i.base + i.quote: i for i in market.instruments}
-        self.routes = {
-            "/api/v3/ping": self.ping, "/api/v3/time": self.time,
-            "/api/v3/exchangeInfo": self.exchange_info, "/api/v3/klines": self.klines,
-            # [B] uiKlines "modified for presentation" is undocumented: served as klines.
-            "/api/v3/uiKlines": self.klines, "/api/v3/aggTrades": self.agg_trades,
-            "/api/v3/trades": self.recent_trades,
-            "/api/v3/historicalTrades": self.historical_trades,
-        }
 
     def reset(self) -> None:
         self.limiter.reset()
@@ -93,26 +89,26 @@ class BinanceVenue(Venue):
             return f"X-MBX-USED-WEIGHT-{int(w // 60)}M"
         return f"X-MBX-USED-WEIGHT-{math.ceil(w)}S"
 
-    async def handle(self, request: Request) -> Response:
-        route = self.routes.get(request.path)
-        if route is None or request.method != "GET":
-            # [B] unknown endpoint: 404, no body worth parsing.
-            return Response(404, b"", content_type="text/html")
-        decision = self.limiter.charge(request.client, WEIGHTS[request.path])
+    def admit(self, request: Request, matched: Route | None) -> Headers:
+        assert matched is not None
+        decision = self.limiter.charge(request.client, WEIGHTS[matched.pattern])
         used = [(self._weight_header(), str(decision.used)),
                 ("X-MBX-USED-WEIGHT", str(decision.used))]
         if decision.verdict is Verdict.BANNED:
             until_ms = (self.clock.now_ns() // MS) + decision.retry_after_s * 1000
-            return Response.json(fmt.banned_body(until_ms), 418,
-                                 used + [("Retry-After", str(decision.retry_after_s))])
+            raise Refused(Response.json(fmt.banned_body(until_ms), 418,
+                                        used + [("Retry-After", str(decision.retry_after_s))]))
         if decision.verdict is Verdict.LIMITED:
-            return Response.json(fmt.limited_body(self.limiter.limit, self.settings["window_s"]),
-                                 429, used + [("Retry-After", str(decision.retry_after_s))])
-        try:
-            body = await route(ParamReader(request.params()))
-        except BinanceError as exc:
-            return Response.json({"code": exc.code, "msg": exc.msg}, exc.status, used)
-        return Response.json(body, 200, used)
+            body = fmt.limited_body(self.limiter.limit, self.settings["window_s"])
+            raise Refused(Response.json(
+                body, 429, used + [("Retry-After", str(decision.retry_after_s))]))
+        return used
+
+    def query(self, request: Request) -> ParamReader:
+        return ParamReader(request.params())
+
+    def error_reply(self, exc: BinanceError) -> Response:
+        return Response.json({"code": exc.code, "msg": exc.msg}, exc.status)
 
     def _symbol(self, p: ParamReader) -> Instrument:
         name = p.symbol()
@@ -134,12 +130,15 @@ class BinanceVenue(Venue):
 
     # -- endpoints --------------------------------------------------------------------
 
+    @route("/api/v3/ping")
     async def ping(self, p: ParamReader) -> Any:
         return {}
 
+    @route("/api/v3/time")
     async def time(self, p: ParamReader) -> Any:
         return {"serverTime": self.clock.now_ns() // MS}
 
+    @route("/api/v3/exchangeInfo")
     async def exchange_info(self, p: ParamReader) -> Any:
         wanted = p.symbol_list()
         now = self.clock.now_ns()
@@ -155,6 +154,8 @@ class BinanceVenue(Venue):
                  for inst in listed.values()]
         return fmt.exchange_info(insts, now // MS, self.settings)
 
+    # [B] uiKlines "modified for presentation" is undocumented: served as klines.
+    @route("/api/v3/klines", "/api/v3/uiKlines", data=True)
     async def klines(self, p: ParamReader) -> Any:
         inst = self._symbol(p)
         code = p.required("interval")
@@ -177,6 +178,7 @@ class BinanceVenue(Venue):
             newest=start is None, empty=flat, offset_ns=offset)
         return fmt.kline_rows(bars, inst)
 
+    @route("/api/v3/aggTrades", data=True)
     async def agg_trades(self, p: ParamReader) -> Any:
         inst = self._symbol(p)
         from_id = p.integer("fromId")
@@ -205,6 +207,7 @@ class BinanceVenue(Venue):
                                           start is None)
         return fmt.agg_trade_items(agg, inst)
 
+    @route("/api/v3/trades", data=True)
     async def recent_trades(self, p: ParamReader) -> Any:
         inst = self._symbol(p)
         limit = self._limit(p)
@@ -212,6 +215,7 @@ class BinanceVenue(Venue):
         tr = await asyncio.to_thread(self.market.trades_window, inst.symbol, 0, now, limit, True)
         return fmt.trade_items(tr, inst)
 
+    @route("/api/v3/historicalTrades", data=True)
     async def historical_trades(self, p: ParamReader) -> Any:
         inst = self._symbol(p)
         limit = self._limit(p)

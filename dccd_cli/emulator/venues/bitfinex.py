@@ -25,7 +25,7 @@ from dccd_cli.emulator.instruments import E8, Instrument
 from dccd_cli.emulator.limiter import Verdict, WeightLimiter
 from dccd_cli.emulator.market import MarketModel
 from dccd_cli.emulator.trades import Trades
-from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venue import Clock, Headers, Refused, Request, Response, Route, Venue, route
 from dccd_cli.timeutil import MS, Span
 
 # [C] candle timeframes; ccxt also sends 7D (and maps 1w to it): a 7-day bar.
@@ -37,9 +37,10 @@ TIMEFRAMES: dict[str, Span] = {
     "1M": Span.parse("1M"),
 }
 CODES = {"USDT": "UST", "DASH": "DSH", "IOTA": "IOT", "QTUM": "QTM", "DATA": "DAT"}
-_CANDLES = re.compile(r"^/v2/candles/([^/]+)/(hist|last)$")
-_TRADES = re.compile(r"^/v2/trades/([^/]+)/hist$")
-_CONF = re.compile(r"^/v2/conf/([^/]+)$")
+# What follows /v2/candles/, /v2/trades/ and /v2/conf/.
+_CANDLES = re.compile(r"^([^/]+)/(hist|last)$")
+_TRADES = re.compile(r"^([^/]+)/hist$")
+_CONF = re.compile(r"^([^/]+)$")
 
 
 class BitfinexError(Exception):
@@ -78,7 +79,7 @@ def trade_rows(tr: Trades, inst: Instrument) -> list[list[Any]]:
             for i, ts, q, p, m in cols]
 
 
-class BitfinexVenue(Venue):
+class BitfinexVenue(Venue[BitfinexError]):
     """``/bitfinex/v2/{conf/<keys>,candles/trade:<TF>:<SYMBOL>/{hist,last},
     trades/<SYMBOL>/hist}`` over the shared market."""
 
@@ -96,6 +97,10 @@ class BitfinexVenue(Venue):
         "error_status": 500,  # [B] HTTP status of ["error", 10020, ...]
         "unknown_candle_key": "empty",  # [B] unknown symbol on candles: "empty" [] or "error"
     }
+    trailing_slash = True
+    not_found = Response.json(["error", 10020, "path: invalid"], 404)  # [B]
+    error_type = BitfinexError
+    strict_limits = {"candles_per_min": 1, "block_s": 2}
 
     def __init__(self, market: MarketModel, settings: dict[str, Any], clock: Clock) -> None:
         super().__init__(market, settings, clock)
@@ -111,28 +116,23 @@ class BitfinexVenue(Venue):
         for limiter in self.limiters.values():
             limiter.reset()
 
-    async def handle(self, request: Request) -> Response:
-        path = request.path.rstrip("/")
-        kind = next((k for k in ("candles", "trades", "conf") if path.startswith(f"/v2/{k}/")),
-                    None)
-        if kind is None or request.method != "GET":
-            return Response.json(["error", 10020, "path: invalid"], 404)  # [B]
+    def admit(self, request: Request, matched: Route | None) -> Headers:
+        assert matched is not None
+        kind = matched.pattern.split("/")[2]  # /v2/<kind>/...: each endpoint its own limit
         if self.limiters[kind].charge(request.client, 1).verdict is not Verdict.OK:
             # [B] third-party tests: 429 with this body, the IP blocked for a while.
-            return Response.json(["error", 11010, "ratelimit: error"], 429)
-        params = {k: v[-1] for k, v in request.params().items()}
-        now = self.clock.now_ns()
-        try:
-            if kind == "conf":
-                body = self.conf(path, now)
-            elif kind == "candles":
-                body = await self.candles(path, params, now)
-            else:
-                body = await self.trades(path, params, now)
-        except BitfinexError as exc:
-            status = exc.status if exc.status != 500 else int(self.settings["error_status"])
-            return Response.json(["error", exc.code, exc.message], status)
-        return Response.json(body)
+            raise Refused(Response.json(["error", 11010, "ratelimit: error"], 429))
+        return []
+
+    def query(self, request: Request) -> dict[str, str]:
+        return {k: v[-1] for k, v in request.params().items()}
+
+    def error_reply(self, exc: BitfinexError) -> Response:
+        status = exc.status if exc.status != 500 else int(self.settings["error_status"])
+        return Response.json(["error", exc.code, exc.message], status)
+
+    def error_in_200(self) -> Any:
+        return ["error", 20060, "maintenance"]
 
     # -- parameters -------------------------------------------------------------------
 
@@ -167,9 +167,11 @@ class BitfinexVenue(Venue):
 
     # -- endpoints --------------------------------------------------------------------
 
-    def conf(self, path: str, now: int) -> list[Any]:
+    @route("/v2/conf/{keys*}")
+    async def conf(self, params: dict[str, str], keys: str) -> list[Any]:
         """[C] ``/conf/<key>[,<key>...]``: one entry per key, in order."""
-        m = _CONF.match(path)
+        now = self.clock.now_ns()
+        m = _CONF.match(keys)
         if m is None:
             raise BitfinexError(10020, "keys: invalid")
         listed = [i for i in self.market.instruments if self.market.is_listed(i.symbol, now)]
@@ -188,8 +190,10 @@ class BitfinexVenue(Venue):
         # [B] keys not modelled here answer null (ccxt's currency keys read as empty).
         return [known.get(key) for key in m.group(1).split(",")]
 
-    async def candles(self, path: str, params: dict[str, str], now: int) -> Any:
-        m = _CANDLES.match(path)
+    @route("/v2/candles/{key*}", data=True)
+    async def candles(self, params: dict[str, str], key: str) -> Any:
+        now = self.clock.now_ns()
+        m = _CANDLES.match(key)
         parts = m.group(1).split(":") if m is not None else []
         if m is None or len(parts) < 3 or parts[0] != "trade":
             raise BitfinexError(10020, "key: invalid")  # [B]
@@ -216,8 +220,10 @@ class BitfinexVenue(Venue):
         rows = candle_rows(bars, inst)
         return rows[::-1] if newest else rows
 
-    async def trades(self, path: str, params: dict[str, str], now: int) -> Any:
-        m = _TRADES.match(path)
+    @route("/v2/trades/{key*}", data=True)
+    async def trades(self, params: dict[str, str], key: str) -> Any:
+        now = self.clock.now_ns()
+        m = _TRADES.match(key)
         inst = self.symbols.get(m.group(1)) if m is not None else None
         if inst is None or not self.market.is_listed(inst.symbol, now):
             raise BitfinexError(10020, "symbol: invalid")  # [B] third-party

@@ -33,13 +33,12 @@ from typing import Any
 from dccd_cli.emulator.bars import Bars
 from dccd_cli.emulator.instruments import Instrument
 from dccd_cli.emulator.market import MarketModel
-from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venue import Clock, Headers, Refused, Request, Response, Route, Venue, route
 from dccd_cli.emulator.venues import bitmex_format as fmt
 from dccd_cli.timeutil import MS, Span
 
 # [C] bin sizes of trade/bucketed.
 BINS: dict[str, Span] = {code: Span.parse(code) for code in ("1m", "5m", "1h", "1d")}
-_V1 = "/api/v1"
 
 
 class BitmexError(Exception):
@@ -97,7 +96,7 @@ class _Query:
             raise BitmexError(f"Invalid {name}: {value!r} is not a date.") from None
 
 
-class BitmexVenue(Venue):
+class BitmexVenue(Venue[BitmexError]):
     """``/bitmex/api/v1/{instrument/active, wallet/assets, trade/bucketed, trade}``;
     symbols ``XBT_USDT`` (BTC is XBT), spot only."""
 
@@ -112,6 +111,11 @@ class BitmexVenue(Venue):
         "last_size": "null",  # "trade": the bucket's last trade size, as BitMEX does; costs
         # one minute's expansion per bucket (~1 ms at full scale), so off by default
     }
+    trailing_slash = True
+    charge_unknown = True  # every request spends the budget, and carries its headers
+    not_found = Response.json({"error": {"message": "Not Found", "name": "HTTPError"}}, 404)
+    error_type = BitmexError
+    strict_limits = {"rate_limit": 1, "rate_window_s": 5}
 
     def __init__(self, market: MarketModel, settings: dict[str, Any], clock: Clock) -> None:
         super().__init__(market, settings, clock)
@@ -123,16 +127,11 @@ class BitmexVenue(Venue):
                 raise ValueError(f"bitmex {key} must be one of {allowed}")
         self.budget = fmt.RequestBudget(int(s["rate_limit"]), float(s["rate_window_s"]))
         self.symbols = {fmt.symbol_of(i): i for i in market.instruments}
-        self.routes = {"/instrument/active": self.instrument_active,
-                       "/wallet/assets": self.wallet_assets,
-                       "/trade/bucketed": self.bucketed, "/trade": self.trade}
 
     def reset(self) -> None:
         self.budget.reset()
 
-    async def handle(self, request: Request) -> Response:
-        path = request.path[len(_V1):] if request.path.startswith(_V1 + "/") else ""
-        route = self.routes.get(path.rstrip("/"))
+    def admit(self, request: Request, matched: Route | None) -> Headers:
         admitted, remaining, full_s, wait_s = self.budget.take(request.client)
         now_s = self.clock.now_ns() / 1e9
         # [C] on every response; Reset is when the budget is whole again (unix seconds).
@@ -143,16 +142,14 @@ class BitmexVenue(Venue):
             retry = max(1, math.ceil(wait_s))
             body = {"error": {"message": f"Rate limit exceeded, retry in {retry} seconds.",
                               "name": "RateLimitError"}}  # [C: real body in 3rd-party logs]
-            return Response.json(body, 429, headers + [("Retry-After", str(retry))])
-        if route is None or request.method != "GET":
-            return Response.json({"error": {"message": "Not Found", "name": "HTTPError"}},
-                                 404, headers)
-        try:
-            body = await route(request.params())
-        except BitmexError as exc:
-            return Response.json({"error": {"message": exc.message, "name": exc.name}},
-                                 exc.status, headers)
-        return Response.json(body, 200, headers)
+            raise Refused(Response.json(body, 429, headers + [("Retry-After", str(retry))]))
+        return headers
+
+    def error_reply(self, exc: BitmexError) -> Response:
+        return Response.json({"error": {"message": exc.message, "name": exc.name}}, exc.status)
+
+    def error_in_200(self) -> Any:
+        return {"error": {"message": "Service unavailable", "name": "HTTPError"}}
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -179,15 +176,18 @@ class BitmexVenue(Venue):
 
     # -- endpoints --------------------------------------------------------------------
 
+    @route("/api/v1/instrument/active")
     async def instrument_active(self, params: dict[str, list[str]]) -> Any:
         now = self.clock.now_ns()
         return [fmt.instrument_item(i, now) for i in self.symbols.values()
                 if self.market.is_listed(i.symbol, now)]
 
+    @route("/api/v1/wallet/assets")
     async def wallet_assets(self, params: dict[str, list[str]]) -> Any:
         codes = [c for i in self.market.instruments for c in (i.base, i.quote)]
         return fmt.assets_items(codes)
 
+    @route("/api/v1/trade/bucketed", data=True)
     async def bucketed(self, params: dict[str, list[str]]) -> Any:
         q = self._query(params)
         code = q.get("binSize") or "1m"  # [C] default 1m
@@ -232,6 +232,7 @@ class BitmexVenue(Venue):
             rows.reverse()
         return rows
 
+    @route("/api/v1/trade", data=True)
     async def trade(self, params: dict[str, list[str]]) -> Any:
         q = self._query(params)
         inst = self._inst(q)

@@ -24,7 +24,7 @@ from dccd_cli.emulator.instruments import Instrument, format_e8
 from dccd_cli.emulator.limiter import Verdict, WeightLimiter
 from dccd_cli.emulator.market import MarketModel
 from dccd_cli.emulator.trades import Trades
-from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venue import Clock, Headers, Refused, Request, Response, Route, Venue, route
 from dccd_cli.timeutil import NS, Span
 
 # [C] OHLC steps in seconds.
@@ -35,7 +35,6 @@ WINDOWS = {"minute": 60, "hour": 3600, "day": 86400}
 NAMES = {"BTC": "Bitcoin", "ETH": "Ether", "SOL": "Solana", "USDT": "Tether",
          "USD": "U.S. dollar", "EUR": "Euro", "USDC": "USD Coin"}
 _TRUE, _FALSE = ("true", "True", "1"), ("false", "False", "0")
-_V2 = "/api/v2/"
 
 
 class BitstampError(Exception):
@@ -101,7 +100,7 @@ class _Form:
             raise BitstampError(dict(self.errors))
 
 
-class BitstampVenue(Venue):
+class BitstampVenue(Venue[BitstampError]):
     """``/bitstamp/api/v2/{markets/, ohlc/{pair}/, transactions/{pair}/}``; pairs are
     lower case ``basequote``."""
 
@@ -116,6 +115,10 @@ class BitstampVenue(Venue):
         "error_code_key": "code",  # [B] "code" (ccxt comments) or "response_code" (newer)
         "unknown_pair_status": 404,  # [B]
     }
+    trailing_slash = True  # the documented paths end in "/"; served without it too
+    not_found = Response(404, b"Not found", content_type="text/html")
+    error_type = BitstampError
+    strict_limits = {"rate_limit": 3, "rate_window_s": 2}
 
     def __init__(self, market: MarketModel, settings: dict[str, Any], clock: Clock) -> None:
         super().__init__(market, settings, clock)
@@ -128,28 +131,21 @@ class BitstampVenue(Venue):
     def reset(self) -> None:
         self.limiter.reset()
 
-    def _error(self, exc: BitstampError) -> Response:
+    def admit(self, request: Request, matched: Route | None) -> Headers:
+        if self.limiter.charge(request.client, 1).verdict is not Verdict.OK:
+            raise Refused(self.error_reply(
+                BitstampError("Rate limit exceeded", "400.002", 429)))  # [B]
+        return []
+
+    def query(self, request: Request) -> _Form:
+        return _Form(request.params())
+
+    def error_reply(self, exc: BitstampError) -> Response:
         body = {"status": "error", "reason": exc.reason, self.settings["error_code_key"]: exc.code}
         return Response.json(body, exc.status)
 
-    async def handle(self, request: Request) -> Response:
-        if request.method != "GET" or not request.path.startswith(_V2):
-            return Response(404, b"Not found", content_type="text/html")
-        parts = [x for x in request.path[len(_V2):].split("/") if x]
-        if self.limiter.charge(request.client, 1).verdict is not Verdict.OK:
-            return self._error(BitstampError("Rate limit exceeded", "400.002", 429))  # [B]
-        form = _Form(request.params())
-        try:
-            if parts == ["markets"]:
-                return Response.json(self.markets())
-            if len(parts) == 2 and parts[0] in ("ohlc", "transactions"):
-                inst = self._pair(parts[1])
-                if parts[0] == "ohlc":
-                    return Response.json(await self.ohlc(inst, form))
-                return Response.json(await self.transactions(inst, form))
-        except BitstampError as exc:
-            return self._error(exc)
-        return Response(404, b"Not found", content_type="text/html")
+    def error_in_200(self) -> Any:
+        return {"status": "error", "reason": "Internal error", "code": "API0000"}
 
     def _pair(self, name: str) -> Instrument:
         inst = self.pairs.get(name)
@@ -160,7 +156,8 @@ class BitstampVenue(Venue):
 
     # -- endpoints --------------------------------------------------------------------
 
-    def markets(self) -> list[dict[str, Any]]:
+    @route("/api/v2/markets")
+    async def markets(self, form: _Form) -> list[dict[str, Any]]:
         """[C] the fields ccxt reads; ``description`` and ``minimum_order_value`` are
         required by it."""
         now = self.clock.now_ns()
@@ -174,7 +171,9 @@ class BitstampVenue(Venue):
             "market_type": "SPOT",
         } for name, i in self.pairs.items() if self.market.is_listed(i.symbol, now)]
 
-    async def ohlc(self, inst: Instrument, form: _Form) -> Any:
+    @route("/api/v2/ohlc/{pair}", data=True)
+    async def ohlc(self, form: _Form, pair: str) -> Any:
+        inst = self._pair(pair)
         step = form.integer("step", required=True)
         if step is not None and step not in STEPS:
             form.fail("step", "Not a valid choice.")
@@ -205,7 +204,9 @@ class BitstampVenue(Venue):
             rows.reverse()
         return {"data": {"pair": f"{inst.base}/{inst.quote}", "ohlc": rows}}
 
-    async def transactions(self, inst: Instrument, form: _Form) -> Any:
+    @route("/api/v2/transactions/{pair}", data=True)
+    async def transactions(self, form: _Form, pair: str) -> Any:
+        inst = self._pair(pair)
         time = form.get("time") or "hour"  # [C] default hour
         if time not in WINDOWS:
             form.fail("time", "Must be one of: minute, hour, day.")

@@ -26,7 +26,7 @@ from dccd_cli.emulator.instruments import Instrument, plain_decimal, quote_e8
 from dccd_cli.emulator.limiter import Verdict, WeightLimiter
 from dccd_cli.emulator.market import MarketModel
 from dccd_cli.emulator.trades import Trades
-from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venue import Clock, Headers, Refused, Request, Response, Route, Venue, route
 from dccd_cli.emulator.venues.query import QueryParams
 from dccd_cli.timeutil import MS, Span
 
@@ -57,8 +57,7 @@ def _params(params: dict[str, list[str]]) -> QueryParams:
     )
 
 
-
-class BybitVenue(Venue):
+class BybitVenue(Venue[BybitError]):
     """``/bybit/v5/market/{time, instruments-info, kline, recent-trade}``; symbols
     ``BASEQUOTE`` (upper case)."""
 
@@ -75,6 +74,10 @@ class BybitVenue(Venue):
         "empty_klines": "flat",  # [B] minutes without trades: "flat" candle or "omit"
         "error_http_status": 200,  # [B] retCode errors come inside HTTP 200
     }
+    not_found = Response(404, b"", content_type="text/plain")  # [B]
+    error_type = BybitError
+    strict_limits = {"ip_limit": 3, "ip_window_s": 5, "ip_ban_s": 600}
+    limit_reply_is_ban = True  # [C] 403 "access too frequent": wait at least 10 minutes
 
     def __init__(self, market: MarketModel, settings: dict[str, Any], clock: Clock) -> None:
         super().__init__(market, settings, clock)
@@ -90,29 +93,31 @@ class BybitVenue(Venue):
         self.limiter = WeightLimiter(int(s["ip_limit"]), float(s["ip_window_s"]), ban_after=0,
                                      ban_s=float(s["ip_ban_s"]))
         self.symbols = {i.base + i.quote: i for i in market.instruments}
-        self.routes = {"/v5/market/time": self.time,
-                       "/v5/market/instruments-info": self.instruments_info,
-                       "/v5/market/kline": self.kline, "/v5/market/recent-trade": self.recent_trade}
 
     def reset(self) -> None:
         self.limiter.reset()
 
-    async def handle(self, request: Request) -> Response:
-        route = self.routes.get(request.path)
-        if route is None or request.method != "GET":
-            return Response(404, b"", content_type="text/plain")  # [B]
+    def admit(self, request: Request, matched: Route | None) -> Headers:
         if self.limiter.charge(request.client, 1).verdict is not Verdict.OK:
             # [C] HTTP 403 "access too frequent"; the IP stays blocked for a while.
-            return Response(403, b"access too frequent", content_type="text/plain")
-        now_ms = self.clock.now_ns() // MS
-        try:
-            result = await route(_params(request.params()))
-        except BybitError as exc:
-            return Response.json({"retCode": exc.code, "retMsg": exc.msg, "result": {},
-                                  "retExtInfo": {}, "time": now_ms},
-                                 int(self.settings["error_http_status"]))
-        return Response.json({"retCode": 0, "retMsg": "OK", "result": result,
-                              "retExtInfo": {}, "time": now_ms})
+            raise Refused(Response(403, b"access too frequent", content_type="text/plain"))
+        return []
+
+    def query(self, request: Request) -> QueryParams:
+        return _params(request.params())
+
+    def error_reply(self, exc: BybitError) -> Response:
+        return Response.json({"retCode": exc.code, "retMsg": exc.msg, "result": {},
+                              "retExtInfo": {}, "time": self.clock.now_ns() // MS},
+                             int(self.settings["error_http_status"]))
+
+    def envelope(self, result: Any) -> Any:
+        return {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {},
+                "time": self.clock.now_ns() // MS}
+
+    def error_in_200(self) -> Any:
+        return {"retCode": 10016, "retMsg": "Internal system error.", "result": {},
+                "retExtInfo": {}}
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -143,10 +148,12 @@ class BybitVenue(Venue):
 
     # -- endpoints --------------------------------------------------------------------
 
+    @route("/v5/market/time")
     async def time(self, p: QueryParams) -> Any:
         now = self.clock.now_ns()
         return {"timeSecond": str(now // 1_000_000_000), "timeNano": str(now)}
 
+    @route("/v5/market/instruments-info")
     async def instruments_info(self, p: QueryParams) -> Any:
         category = self._category(p, None)
         if category != "spot":
@@ -169,6 +176,7 @@ class BybitVenue(Venue):
             })
         return {"category": "spot", "list": out}
 
+    @route("/v5/market/kline", data=True)
     async def kline(self, p: QueryParams) -> Any:
         category = self._category(p, "linear")  # [C] category defaults to linear
         inst = self._symbol(p, category)
@@ -195,6 +203,7 @@ class BybitVenue(Venue):
         return {"symbol": p.required("symbol"), "category": category,
                 "list": kline_rows(bars, inst)}
 
+    @route("/v5/market/recent-trade", data=True)
     async def recent_trade(self, p: QueryParams) -> Any:
         category = self._category(p, None)  # [C] required here
         inst = self._symbol(p, category)

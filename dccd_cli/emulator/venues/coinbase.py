@@ -24,14 +24,13 @@ from dccd_cli.emulator.instruments import E8, Instrument, format_e8
 from dccd_cli.emulator.limiter import TokenBuckets
 from dccd_cli.emulator.market import MarketModel
 from dccd_cli.emulator.trades import Trades
-from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venue import Clock, Headers, Refused, Request, Response, Route, Venue, route
 from dccd_cli.timeutil import NS, Span, datetime_to_ns, ns_to_datetime
 
 # [C] "granularity must be one of 60, 300, 900, 3600, 21600, 86400".
 GRANULARITIES: dict[int, Span] = {60: Span.parse("1m"), 300: Span.parse("5m"),
                                   900: Span.parse("15m"), 3600: Span.parse("1h"),
                                   21600: Span.parse("6h"), 86400: Span.parse("1d")}
-_PRODUCT_PATH = re.compile(r"^/products/([^/]+)(/candles|/trades)?/?$")
 _NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
 
@@ -94,7 +93,7 @@ def product(inst: Instrument) -> dict[str, Any]:
     }
 
 
-class CoinbaseVenue(Venue):
+class CoinbaseVenue(Venue[CoinbaseError]):
     """``/coinbase/{time,products,products/{id},products/{id}/candles,
     products/{id}/trades}`` over the shared market; product ids are ``BASE-QUOTE``."""
 
@@ -111,6 +110,11 @@ class CoinbaseVenue(Venue):
         "trades_limit_over_max": "clamp",  # [B] limit > 1000: "clamp" or "error" (400)
         "trade_time_digits": 6,  # [B] live responses show microseconds; the docs' example 3
     }
+    trailing_slash = True
+    charge_unknown = True  # every request counts, an unknown path too
+    not_found = Response.json({"message": "NotFound"}, 404)
+    error_type = CoinbaseError
+    strict_limits = {"rate_per_s": 1.0, "burst": 2}
 
     def __init__(self, market: MarketModel, settings: dict[str, Any], clock: Clock) -> None:
         super().__init__(market, settings, clock)
@@ -128,42 +132,40 @@ class CoinbaseVenue(Venue):
     def reset(self) -> None:
         self.buckets.reset()
 
-    async def handle(self, request: Request) -> Response:
+    def admit(self, request: Request, matched: Route | None) -> Headers:
         if not self.buckets.take(request.client).admitted:
             headers = [("Retry-After", "1")] if self.settings["retry_after"] else []
             # [B] third-party measurements of the body.
-            return Response.json({"message": "Public rate limit exceeded"}, 429, headers)
-        try:
-            if request.method != "GET":
-                raise CoinbaseError(404, "NotFound")
-            return await self._route(request)
-        except CoinbaseError as exc:
-            return Response.json({"message": exc.message}, exc.status)
+            raise Refused(Response.json({"message": "Public rate limit exceeded"}, 429,
+                                        headers))
+        return []
 
-    async def _route(self, request: Request) -> Response:
-        params = {k: v[-1] for k, v in request.params().items()}
+    def query(self, request: Request) -> dict[str, str]:
+        return {k: v[-1] for k, v in request.params().items()}
+
+    def error_reply(self, exc: CoinbaseError) -> Response:
+        return Response.json({"message": exc.message}, exc.status)
+
+    def error_in_200(self) -> Any:
+        return {"message": "Internal server error"}
+
+    # -- endpoints --------------------------------------------------------------------
+
+    @route("/time")
+    async def server_time(self, params: dict[str, str]) -> Any:
         now = self.clock.now_ns()
-        if request.path in ("/time", "/time/"):
-            return Response.json({"iso": iso_time(now, 3), "epoch": now / NS})
-        if request.path in ("/products", "/products/"):
-            listed = [product(i) for i in self.products.values()
-                      if self.market.is_listed(i.symbol, now)]
-            return Response.json(listed)
-        m = _PRODUCT_PATH.match(request.path)
-        if m is None:
-            raise CoinbaseError(404, "NotFound")
-        inst = self._product(m.group(1), now)
-        if m.group(2) is None:
-            return Response.json(product(inst))
-        if m.group(2) == "/candles":
-            return Response.json(await self.candles(inst, params, now))
-        items = await self.trades(inst, params, now)
-        headers = []
-        if items:
-            # [C] CB-BEFORE: the first (newest) item; CB-AFTER: the last (oldest).
-            headers = [("CB-BEFORE", str(items[0]["trade_id"])),
-                       ("CB-AFTER", str(items[-1]["trade_id"]))]
-        return Response.json(items, 200, headers)
+        return {"iso": iso_time(now, 3), "epoch": now / NS}
+
+    @route("/products")
+    async def product_list(self, params: dict[str, str]) -> Any:
+        now = self.clock.now_ns()
+        return [product(i) for i in self.products.values()
+                if self.market.is_listed(i.symbol, now)]
+
+    @route("/products/{product_id}")
+    async def product_info(self, params: dict[str, str], product_id: str) -> Any:
+        return product(self._product(product_id, self.clock.now_ns()))
+
 
     def _product(self, product_id: str, now: int) -> Instrument:
         # Product ids are case-insensitive (third-party client docs); a product whose
@@ -187,8 +189,10 @@ class CoinbaseVenue(Venue):
             raise CoinbaseError(400, f"Invalid {name}") from None  # [B] wording unknown
         return datetime_to_ns(dt if dt.tzinfo else dt.replace(tzinfo=UTC))
 
-    async def candles(self, inst: Instrument, params: dict[str, str],
-                      now: int) -> list[list[Any]]:
+    @route("/products/{product_id}/candles", data=True)
+    async def candles(self, params: dict[str, str], product_id: str) -> list[list[Any]]:
+        now = self.clock.now_ns()
+        inst = self._product(product_id, now)
         raw = params.get("granularity")
         gran = int(raw) if raw is not None and raw.isdigit() else None
         span = GRANULARITIES.get(gran) if gran is not None else None
@@ -226,8 +230,10 @@ class CoinbaseVenue(Venue):
             raise CoinbaseError(400, f"Invalid {name}")  # [B] wording unknown
         return int(raw)
 
-    async def trades(self, inst: Instrument, params: dict[str, str],
-                     now: int) -> list[dict[str, Any]]:
+    @route("/products/{product_id}/trades", data=True)
+    async def trades(self, params: dict[str, str], product_id: str) -> Response:
+        now = self.clock.now_ns()
+        inst = self._product(product_id, now)
         raw = params.get("limit")
         limit = 1000  # [C] default and maximum 1000
         if raw is not None and raw != "":
@@ -254,7 +260,13 @@ class CoinbaseVenue(Venue):
                                          now)
         else:
             tr = await asyncio.to_thread(self.market.trades_window, sym, 0, now, limit, True)
-        return trade_items(tr, inst, int(self.settings["trade_time_digits"]))
+        items = trade_items(tr, inst, int(self.settings["trade_time_digits"]))
+        headers = []
+        if items:
+            # [C] CB-BEFORE: the first (newest) item; CB-AFTER: the last (oldest).
+            headers = [("CB-BEFORE", str(items[0]["trade_id"])),
+                       ("CB-AFTER", str(items[-1]["trade_id"]))]
+        return Response.json(items, 200, headers)
 
 
 __all__ = ["GRANULARITIES", "CoinbaseVenue"]

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 from dccd_cli.emulator.instruments import Instrument
 from dccd_cli.emulator.limiter import TokenBuckets
 from dccd_cli.emulator.market import MarketModel
-from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venue import Clock, Headers, Refused, Request, Response, Route, Venue, route
 from dccd_cli.emulator.venues import kraken_format as fmt
 from dccd_cli.timeutil import MS, NS, Span
 
@@ -40,7 +40,7 @@ class KrakenError(Exception):
     """A refused request: ``{"error": [message]}`` (with HTTP 200, as Kraken does)."""
 
 
-class KrakenVenue(Venue):
+class KrakenVenue(Venue[KrakenError]):
     """``/kraken/0/public/{Time,Assets,AssetPairs,OHLC,Trades}`` over the shared market.
     Pairs are named by internal name or altname (``XBTUSDT``); results are keyed by the
     internal name."""
@@ -62,6 +62,11 @@ class KrakenVenue(Venue):
         "trade_price_decimals": 5,  # [B] the docs' example "30243.40000" for a 1-decimal pair
         "count_over_max": "clamp",  # [B] count > 1000: "clamp" or "error"
     }
+    methods = ("GET", "POST")  # [C] public calls may POST a form
+    trailing_slash = True
+    not_found = Response.json({"error": ["EGeneral:Unknown method"]}, 404)  # [B]
+    error_type = KrakenError
+    strict_limits = {"counter_max": 1, "counter_decay_per_s": 0.3}
 
     def __init__(self, market: MarketModel, settings: dict[str, Any], clock: Clock) -> None:
         super().__init__(market, settings, clock)
@@ -87,28 +92,30 @@ class KrakenVenue(Venue):
             # [B] the usual codes (BTCUSDT) are accepted too, as aliases.
             for name in (inst.base + inst.quote, fmt.altname(inst), fmt.pair_key(inst)):
                 self.pairs[name] = inst
-        self.routes = {"/0/public/Time": self.server_time, "/0/public/Assets": self.assets,
-                       "/0/public/AssetPairs": self.asset_pairs, "/0/public/OHLC": self.ohlc,
-                       "/0/public/Trades": self.trades}
 
     def reset(self) -> None:
         self.counter.reset()
 
-    async def handle(self, request: Request) -> Response:
-        route = self.routes.get(request.path.rstrip("/"))
-        if route is None or request.method not in ("GET", "POST"):
-            return Response.json({"error": ["EGeneral:Unknown method"]}, 404)  # [B]
+    def admit(self, request: Request, matched: Route | None) -> Headers:
         if not self.counter.take(request.client).admitted:
-            return Response.json({"error": ["EAPI:Rate limit exceeded"]},  # [C] wording
-                                 int(self.settings["rate_limit_status"]))
+            raise Refused(Response.json({"error": ["EAPI:Rate limit exceeded"]},  # [C] wording
+                                        int(self.settings["rate_limit_status"])))
+        return []
+
+    def query(self, request: Request) -> dict[str, str]:
         params = {k: v[-1] for k, v in request.params().items()}
-        if request.method == "POST" and request.body:  # [C] public calls may POST a form
+        if request.method == "POST" and request.body:  # a POSTed form joins the query
             params.update(parse_qsl(request.body.decode("latin-1")))
-        try:
-            result = await route(params, self.clock.now_ns())
-        except KrakenError as exc:
-            return Response.json({"error": [str(exc)]})  # [B] no result key
-        return Response.json({"error": [], "result": result})
+        return params
+
+    def error_reply(self, exc: KrakenError) -> Response:
+        return Response.json({"error": [str(exc)]})  # [B] no result key
+
+    def envelope(self, result: Any) -> Any:
+        return {"error": [], "result": result}
+
+    def error_in_200(self) -> Any:
+        return {"error": ["EService:Unavailable"]}
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -131,18 +138,24 @@ class KrakenVenue(Venue):
 
     # -- endpoints --------------------------------------------------------------------
 
-    async def server_time(self, params: dict[str, str], now: int) -> Any:
+    @route("/0/public/Time")
+    async def server_time(self, params: dict[str, str]) -> Any:
+        now = self.clock.now_ns()
         # [C] {"unixtime": 1688669448, "rfc1123": "Thu, 06 Jul 23 18:50:48 +0000"}
         stamp = formatdate(now // NS, usegmt=True)  # "Thu, 06 Jul 2023 18:50:48 GMT"
         day, rest = stamp.split(", ", 1)
         d, mon, year, hms, _ = rest.split(" ")
         return {"unixtime": now // NS, "rfc1123": f"{day}, {d} {mon} {year[2:]} {hms} +0000"}
 
-    async def assets(self, params: dict[str, str], now: int) -> Any:
+    @route("/0/public/Assets")
+    async def assets(self, params: dict[str, str]) -> Any:
+        now = self.clock.now_ns()
         codes = dict.fromkeys(c for i in self._listed(now) for c in (i.base, i.quote))
         return {fmt.asset_id(c): fmt.asset(c) for c in codes}
 
-    async def asset_pairs(self, params: dict[str, str], now: int) -> Any:
+    @route("/0/public/AssetPairs")
+    async def asset_pairs(self, params: dict[str, str]) -> Any:
+        now = self.clock.now_ns()
         listed = {fmt.pair_key(i): i for i in self._listed(now)}
         wanted = params.get("pair")
         if wanted:
@@ -155,7 +168,9 @@ class KrakenVenue(Venue):
             listed = chosen
         return {key: fmt.asset_pair(inst) for key, inst in listed.items()}
 
-    async def ohlc(self, params: dict[str, str], now: int) -> Any:
+    @route("/0/public/OHLC", data=True)
+    async def ohlc(self, params: dict[str, str]) -> Any:
+        now = self.clock.now_ns()
         inst = self._pair(params, now)
         raw = params.get("interval") or "1"  # [C] default 1
         if not raw.isdigit() or int(raw) not in INTERVALS:
@@ -209,7 +224,9 @@ class KrakenVenue(Venue):
         base = self.market.trade_id_at(sym, ms0)
         return min(base + k, self.market.trade_id_at(sym, ms0 + MS))
 
-    async def trades(self, params: dict[str, str], now: int) -> Any:
+    @route("/0/public/Trades", data=True)
+    async def trades(self, params: dict[str, str]) -> Any:
+        now = self.clock.now_ns()
         inst = self._pair(params, now)
         raw = params.get("count")
         count = 1000  # [C] 1-1000, default 1000

@@ -25,7 +25,7 @@ from dccd_cli.emulator.instruments import Instrument, plain_decimal, quote_e8
 from dccd_cli.emulator.limiter import Verdict, WeightLimiter
 from dccd_cli.emulator.market import MarketModel
 from dccd_cli.emulator.trades import Trades
-from dccd_cli.emulator.venue import Clock, Request, Response, Venue
+from dccd_cli.emulator.venue import Clock, Headers, Refused, Request, Response, Route, Venue, route
 from dccd_cli.emulator.venues.query import QueryParams
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, MS, Span
 
@@ -61,8 +61,7 @@ def _params(params: dict[str, list[str]]) -> QueryParams:
     )
 
 
-
-class OkxVenue(Venue):
+class OkxVenue(Venue[OkxError]):
     """``/okx/api/v5/{public/instruments, public/time, market/candles,
     market/history-candles, market/trades, market/history-trades}``; instId ``BASE-QUOTE``."""
 
@@ -80,6 +79,10 @@ class OkxVenue(Venue):
         "candles_newest_first": True,  # [B] standard OKX order
         "error_http_status": 200,  # [B] 51000/51001 come inside HTTP 200 (one report)
     }
+    not_found = Response.json({"msg": "Not Found", "code": "404"}, 404)  # [B]
+    error_type = OkxError
+    strict_limits = {"rate_limits": {**defaults["rate_limits"],
+                                     "/market/history-candles": (1, 2)}}
 
     def __init__(self, market: MarketModel, settings: dict[str, Any], clock: Clock) -> None:
         super().__init__(market, settings, clock)
@@ -89,31 +92,32 @@ class OkxVenue(Venue):
             raise ValueError("okx empty_candles must be flat|omit, limit_over_max clamp|error")
         self.limiters = {path: WeightLimiter(int(n), float(w))
                          for path, (n, w) in dict(s["rate_limits"]).items()}
-        self.routes = {
-            "/public/instruments": self.instruments, "/public/time": self.time,
-            "/market/candles": self.candles, "/market/history-candles": self.history_candles,
-            "/market/trades": self.trades, "/market/history-trades": self.history_trades,
-        }
 
     def reset(self) -> None:
         for limiter in self.limiters.values():
             limiter.reset()
 
-    async def handle(self, request: Request) -> Response:
-        path = request.path[len(_PREFIX):] if request.path.startswith(_PREFIX + "/") else ""
-        route = self.routes.get(path)
-        if route is None or request.method != "GET":
-            return Response.json({"msg": "Not Found", "code": "404"}, 404)  # [B]
-        limiter = self.limiters.get(path)
+    def admit(self, request: Request, matched: Route | None) -> Headers:
+        assert matched is not None
+        limiter = self.limiters.get(matched.pattern.removeprefix(_PREFIX))
         if limiter is not None and limiter.charge(request.client, 1).verdict is not Verdict.OK:
             # [B] body seen in many logs; OKX sends no Retry-After or usage headers.
-            return Response.json({"msg": "Too Many Requests", "code": "50011"}, 429)
-        try:
-            data = await route(_params(request.params()))
-        except OkxError as exc:
-            return Response.json({"code": exc.code, "data": [], "msg": exc.msg},
-                                 int(self.settings["error_http_status"]))
-        return Response.json({"code": "0", "msg": "", "data": data})
+            raise Refused(Response.json({"msg": "Too Many Requests", "code": "50011"}, 429))
+        return []
+
+    def query(self, request: Request) -> QueryParams:
+        return _params(request.params())
+
+    def error_reply(self, exc: OkxError) -> Response:
+        return Response.json({"code": exc.code, "data": [], "msg": exc.msg},
+                             int(self.settings["error_http_status"]))
+
+    def envelope(self, result: Any) -> Any:
+        return {"code": "0", "msg": "", "data": result}
+
+    def error_in_200(self) -> Any:
+        return {"code": "50001", "msg": "Service temporarily unavailable. Please try again "
+                "later.", "data": []}
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -140,9 +144,11 @@ class OkxVenue(Venue):
 
     # -- endpoints --------------------------------------------------------------------
 
+    @route(_PREFIX + "/public/time")
     async def time(self, p: QueryParams) -> Any:
         return [{"ts": str(self.clock.now_ns() // MS)}]
 
+    @route(_PREFIX + "/public/instruments")
     async def instruments(self, p: QueryParams) -> Any:
         kind = p.required("instType")
         if kind not in ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"):
@@ -165,9 +171,11 @@ class OkxVenue(Venue):
             "maxTriggerSz": "9999999999", "maxStopSz": "1000000",
         } for i in insts]
 
+    @route(_PREFIX + "/market/candles", data=True)
     async def candles(self, p: QueryParams) -> Any:
         return await self._candles(p, history=False)
 
+    @route(_PREFIX + "/market/history-candles", data=True)
     async def history_candles(self, p: QueryParams) -> Any:
         return await self._candles(p, history=True)
 
@@ -196,6 +204,7 @@ class OkxVenue(Venue):
             rows.reverse()
         return rows
 
+    @route(_PREFIX + "/market/trades", data=True)
     async def trades(self, p: QueryParams) -> Any:
         inst = self._inst(p)
         limit = self._limit(p, 100, 500)  # [C] latest <= 500, default 100
@@ -203,6 +212,7 @@ class OkxVenue(Venue):
         tr = await asyncio.to_thread(self.market.trades_window, inst.symbol, 0, now, limit, True)
         return trade_items(tr, inst)
 
+    @route(_PREFIX + "/market/history-trades", data=True)
     async def history_trades(self, p: QueryParams) -> Any:
         inst = self._inst(p)
         kind = p.get("type") or "1"  # [C] 1 = by tradeId (default), 2 = by timestamp
