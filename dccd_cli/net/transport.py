@@ -23,24 +23,40 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import time
 from collections import defaultdict
+from collections.abc import Callable
 
 import certifi
 import httpx
 
+#: Seconds an idle connection is kept for reuse. Servers close idle keep-alive connections
+#: too (uvicorn after 5 s, load balancers after a few more): closing ours first keeps a
+#: request from being written to a connection the server is closing at that moment.
+KEEPALIVE_EXPIRY_S = 4.0
 _MAX_HEADER = 64 * 1024
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+_Origin = tuple[str, str, int]
 
 
 class StreamTransport(httpx.AsyncBaseTransport):
     """Pooled keep-alive HTTP/1.1 connections, per (scheme, host, port)."""
 
-    def __init__(self, max_idle_per_host: int = 32) -> None:
-        self._idle: dict[tuple[str, str, int], list[_Conn]] = defaultdict(list)
+    def __init__(self, max_idle_per_host: int = 32, *,
+                 keepalive_expiry: float = KEEPALIVE_EXPIRY_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        # Per origin: idle connections with the time each became idle, oldest first.
+        self._idle: dict[_Origin, list[tuple[_Conn, float]]] = defaultdict(list)
         self._max_idle = max_idle_per_host
+        self._expiry = keepalive_expiry
+        self._clock = clock
         self._ssl: ssl.SSLContext | None = None
+
+    def idle_connections(self) -> int:
+        """How many connections wait in the pool."""
+        return sum(len(conns) for conns in self._idle.values())
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -92,25 +108,38 @@ class StreamTransport(httpx.AsyncBaseTransport):
             except BaseException:
                 conn[1].close()  # cancelled or timed out mid-exchange: the stream is unusable
                 raise
-            if keep and len(self._idle[key]) < self._max_idle:
-                self._idle[key].append(conn)
-            else:
-                conn[1].close()
+            self._put(key, conn, keep)
             return status, headers, body
         raise AssertionError("unreachable")
 
-    def _pooled(self, key: tuple[str, str, int]) -> _Conn | None:
-        """An idle connection to reuse, skipping those the server has visibly closed."""
+    def _pooled(self, key: _Origin) -> _Conn | None:
+        """An idle connection to reuse: the most recently used one, unless it has been idle
+        too long (then all are) or the server has visibly closed it."""
         idle = self._idle[key]
+        now = self._clock()
         while idle:
-            conn = idle.pop()
+            conn, since = idle.pop()
+            if now - since >= self._expiry:
+                conn[1].close()
+                self._drop_idle(key)
+                return None
             if not conn[0].at_eof():
                 return conn
             conn[1].close()
         return None
 
-    def _drop_idle(self, key: tuple[str, str, int]) -> None:
-        for _, writer in self._idle.pop(key, []):
+    def _put(self, key: _Origin, conn: _Conn, keep: bool) -> None:
+        idle = self._idle[key]
+        now = self._clock()
+        while idle and now - idle[0][1] >= self._expiry:  # the oldest: expired, closed now
+            idle.pop(0)[0][1].close()
+        if keep and len(idle) < self._max_idle:
+            idle.append((conn, now))
+        else:
+            conn[1].close()
+
+    def _drop_idle(self, key: _Origin) -> None:
+        for (_, writer), _since in self._idle.pop(key, []):
             writer.close()
 
     @staticmethod
@@ -150,10 +179,8 @@ class StreamTransport(httpx.AsyncBaseTransport):
         return status, headers, body, keep
 
     async def aclose(self) -> None:
-        for conns in self._idle.values():
-            for _, writer in conns:
-                writer.close()
-        self._idle.clear()
+        for key in list(self._idle):
+            self._drop_idle(key)
 
 
 def _parse_head(raw: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:

@@ -77,10 +77,65 @@ async def test_every_idle_connection_closed_by_the_server_is_replaced() -> None:
     async with server, httpx.AsyncClient(transport=transport) as client:
         replies = await asyncio.gather(*(client.get(f"{base}/a", params={"i": i}) for i in range(4)))
         assert all(r.json() == [] for r in replies)
-        assert sum(len(conns) for conns in transport._idle.values()) == 4  # all pooled, all dead
+        assert transport.idle_connections() == 4  # all pooled, all dead
         await asyncio.sleep(0.05)
         for i in range(3):
             assert (await client.get(f"{base}/b", params={"i": i})).json() == []
+
+
+async def test_a_dead_pooled_connection_is_never_retried_on_another_pooled_one() -> None:
+    # Each connection answers one request, then closes when the next one comes — as a
+    # server does whose keep-alive timeout ends just as the request arrives: the pooled
+    # connections look alive until each is tried.
+    opened = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal opened
+        opened += 1
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]")
+        await writer.drain()
+        await read_request(reader)
+        writer.close()
+
+    server, base = await serve(handler)
+    transport = StreamTransport()
+    async with server, httpx.AsyncClient(transport=transport) as client:
+        await asyncio.gather(*(client.get(f"{base}/a", params={"i": i}) for i in range(3)))
+        assert opened == 3 and transport.idle_connections() == 3
+        assert (await client.get(f"{base}/b")).json() == []  # one dead, then a fresh one
+        assert opened == 4 and transport.idle_connections() == 1  # the other two are dropped
+
+
+async def test_idle_connections_expire() -> None:
+    # A server that keeps connections open: whether one is reused is the pool's choice.
+    opened = closed = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal opened, closed
+        opened += 1
+        try:
+            while True:
+                await read_request(reader)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            closed += 1
+            writer.close()
+
+    now = [0.0]
+    server, base = await serve(handler)
+    transport = StreamTransport(keepalive_expiry=5.0, clock=lambda: now[0])
+    async with server, httpx.AsyncClient(transport=transport) as client:
+        await asyncio.gather(*(client.get(f"{base}/a", params={"i": i}) for i in range(3)))
+        assert opened == 3 and transport.idle_connections() == 3
+        now[0] = 4.9  # not yet expired: reused
+        await client.get(f"{base}/b")
+        assert opened == 3 and transport.idle_connections() == 3
+        now[0] = 20.0  # all three idle for longer than 5 s: none is reused, all are closed
+        await client.get(f"{base}/c")
+        await asyncio.sleep(0.05)
+        assert opened == 4 and closed == 3 and transport.idle_connections() == 1
 
 
 async def test_a_reset_mid_body_is_a_read_error() -> None:
