@@ -10,10 +10,10 @@ exchange's own message. ``transport_errors`` maps the httpx exceptions a transpo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -68,26 +68,42 @@ def _caused(err: FetchError, exc: BaseException) -> FetchError:
     return err
 
 
-@contextmanager
-def transport_errors(where: Mapping[str, Any], timeout: float) -> Iterator[None]:
-    """Turns what sending a request raises into dccd's errors: ``Retryable`` for what
-    another attempt may cure (no reply within ``timeout``, a connection refused or reset,
-    a reply cut short or undecodable), the ``NetworkError`` itself for requests that cannot
-    be sent at all (a bad URL, a scheme no transport speaks, endless redirects)."""
-    try:
-        yield
-    except (TimeoutError, httpx.TimeoutException) as exc:
-        raise Retryable(_caused(NetworkError(f"no reply within {timeout:g} s", **where), exc)) from exc
-    except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.TooManyRedirects) as exc:
-        raise NetworkError(f"cannot request: {exc}", **where) from exc
-    except httpx.DecodingError as exc:
-        raise Retryable(_caused(ProtocolError(f"undecodable reply: {exc}", **where), exc)) from exc
-    except httpx.TransportError as exc:
-        # Connection refused or reset, reply cut short mid-body (RemoteProtocolError), ...
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise Retryable(_caused(NetworkError(f"network error: {text}", **where), exc)) from exc
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise NetworkError(f"cannot request: {exc}", **where) from exc
+class transport_errors:  # noqa: N801 -- used as a context manager, named as one
+    """``with transport_errors(where, timeout):`` turns what sending a request raises into
+    dccd's errors: ``Retryable`` for what another attempt may cure (no reply within
+    ``timeout``, a connection refused or reset, a reply cut short or undecodable), the
+    ``NetworkError`` itself for requests that cannot be sent at all (a bad URL, a scheme no
+    transport speaks, endless redirects). A class, not a generator: it wraps every request."""
+
+    __slots__ = ("_timeout", "_where")
+
+    def __init__(self, where: Mapping[str, Any], timeout: float) -> None:
+        self._where = where
+        self._timeout = timeout
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            return
+        where = self._where
+        err: FetchError
+        if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
+            err = NetworkError(f"no reply within {self._timeout:g} s", **where)
+            raise Retryable(_caused(err, exc)) from exc
+        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.TooManyRedirects)):
+            raise NetworkError(f"cannot request: {exc}", **where) from exc
+        if isinstance(exc, httpx.DecodingError):
+            err = ProtocolError(f"undecodable reply: {exc}", **where)
+            raise Retryable(_caused(err, exc)) from exc
+        if isinstance(exc, httpx.TransportError):
+            # Connection refused or reset, reply cut short mid-body (RemoteProtocolError), ...
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise Retryable(_caused(NetworkError(f"network error: {text}", **where), exc)) from exc
+        if isinstance(exc, (httpx.HTTPError, httpx.InvalidURL)):
+            raise NetworkError(f"cannot request: {exc}", **where) from exc
 
 
 def read_reply(

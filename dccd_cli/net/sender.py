@@ -72,8 +72,8 @@ class RequestSender:
             if "set-cookie" in reply.headers:
                 self._cookies.extract_cookies(httpx.Response(
                     reply.status, headers=reply.headers, request=httpx.Request("GET", url.httpx())))
-            location = reply.headers.get("location")
-            if reply.status not in _REDIRECTS or location is None:
+            location = reply.headers.get("location") if reply.status in _REDIRECTS else None
+            if location is None:
                 return reply, url, wire
             try:
                 url = PlainURL.of(url.httpx().join(location))
