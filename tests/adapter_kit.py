@@ -1,5 +1,9 @@
 """Scaffolding shared by the adapter tests (tests/adapters/): a fake clock, an adapter on
-``httpx.MockTransport`` driven by it, canned replies, and small table/iterator helpers."""
+``httpx.MockTransport`` driven by it, canned replies, and small table/iterator helpers.
+
+The mock is the client's transport (``dccd_cli.net.transport``): everything above it —
+request URL and headers, redirects, retries, the reading of replies — is the code that
+runs in production (tests/transport/test_seam.py)."""
 
 from __future__ import annotations
 
@@ -70,6 +74,6 @@ def ints(table: pa.Table, column: str) -> list[int]:
 
 
 async def collect(it: AsyncIterable[Any]) -> list[Any]:
-    # Any, not a TypeVar, as before the move: paginate_* yield Chunk | FailedRange and the
-    # tests read .table straight off the items.
+    # Any, not a TypeVar: paginate_* yield Chunk | FailedRange and the tests read .table
+    # straight off the items.
     return [p async for p in it]

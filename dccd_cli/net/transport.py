@@ -1,214 +1,116 @@
-"""A lean HTTP/1.1 transport for httpx: keep-alive connections on asyncio streams.
+"""The seam between dccd's HTTP client and the wire: one request in, one reply out.
 
-Why: an exchange page is ~120 KB of JSON, and httpx's default stack (httpcore + h11, both
-pure Python) spends ~1.6 ms of CPU per such response — more than parsing the JSON. At
-Binance's limit (50 requests a second) that CPU, not the exchange, would bound a download
-on a small machine. This transport reads the status line and headers, then the body by
-``Content-Length`` or chunked encoding, in a handful of C-level stream calls (~0.2 ms).
+``Transport`` is to ``dccd_cli.net.client`` what ``httpx.AsyncBaseTransport`` is to httpx.
+The client makes the request — its URL (``PlainURL``: the request target bytes), every
+header, credentials, cookies — and follows redirects; a transport only sends it and reads
+the reply. So the client's retry, 429, 418 and classification loop runs the same code
+whatever sends the request. The transports:
 
-Only what dccd needs: GET requests without a body, HTTP/1.1, keep-alive, TLS always
-verified (certifi's bundle, like httpx). Everything else stays httpx's — the client API,
-content decoding (gzip), timeouts (the client bounds each attempt), redirects. Errors are
-raised as httpx exceptions, so ``dccd_cli.net.client`` translates them as before. When a proxy
-is configured in the environment, ``make_transport`` returns httpx's own transport, which
-knows proxies.
+- ``KeepAliveTransport`` (``dccd_cli.net.keepalive``): pooled keep-alive HTTP/1.1
+  connections on asyncio streams, the one dccd uses unless a proxy is configured;
+- ``HttpxTransport``: an ``httpx.AsyncClient`` used as a plain transport (it follows no
+  redirect and keeps no cookie), for a proxy named in the environment (httpx speaks to
+  proxies) and for any httpx transport, such as ``httpx.MockTransport`` in unit tests.
 
-``dccd_cli.net.client`` also calls ``fetch`` directly for plain GETs (the same request bytes
-httpx would send), saving httpx's client layer (~0.15 ms of CPU a request); replies that
-need that layer (redirects, cookies, compressed bodies, errors) are handed back to it.
+What a transport promises: the request goes to ``url``'s origin with ``url.raw_path`` as
+its target and exactly the given headers; the ``Reply`` holds the status, the headers as
+received and the body decoded of its ``Content-Encoding`` (the client accepts gzip and
+deflate). Failures are raised as httpx exceptions (``httpx.ConnectError``,
+``httpx.ReadError``, ``httpx.RemoteProtocolError``, ...), which ``dccd_cli.net.classify``
+maps to dccd's errors.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import ssl
-from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-import certifi
 import httpx
 
-_MAX_HEADER = 64 * 1024
+from dccd_cli.net.urls import PlainURL
+
+__all__ = ["HeaderPairs", "HttpxTransport", "Reply", "Transport", "make_transport",
+           "proxy_configured"]
+
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
-_Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+#: Request headers as sent, in order: (name, value) byte pairs.
+HeaderPairs = Sequence[tuple[bytes, bytes]]
 
 
-class StreamTransport(httpx.AsyncBaseTransport):
-    """Pooled keep-alive HTTP/1.1 connections, per (scheme, host, port)."""
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One reply: status, headers (case-insensitive), the body decoded of its
+    Content-Encoding, and how many body bytes came off the wire (compressed, as sent)."""
 
-    def __init__(self, max_idle_per_host: int = 32) -> None:
-        self._idle: dict[tuple[str, str, int], list[_Conn]] = defaultdict(list)
-        self._max_idle = max_idle_per_host
-        self._ssl: ssl.SSLContext | None = None
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    wire_bytes: int
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            self._ssl = ssl.create_default_context(cafile=certifi.where())
-        return self._ssl
 
-    async def _connect(self, scheme: str, host: str, port: int) -> _Conn:
-        try:
-            if scheme == "https":
-                return await asyncio.open_connection(host, port, ssl=self._ssl_context(), server_hostname=host)
-            return await asyncio.open_connection(host, port)
-        except OSError as exc:
-            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+class Transport(Protocol):
+    """Sends one request and reads its reply (see the module's docstring for the contract)."""
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method != "GET":
-            raise httpx.UnsupportedProtocol("this transport sends GET requests only")
-        url = request.url
-        scheme = url.scheme
-        port = url.port or (443 if scheme == "https" else 80)
-        status, headers, body = await self.fetch(scheme, url.host, port, self._request_head(request))
-        return httpx.Response(status, headers=headers, content=body, request=request)
-
-    async def fetch(
-        self, scheme: str, host: str, port: int, head: bytes
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """Send one GET request ``head`` (request line and headers, ending in a blank line)
-        to ``scheme://host:port``; its status, header pairs and body (as sent: not
-        decoded). ``dccd_cli.net.client`` calls this directly for plain requests, without
-        httpx's request and response objects; errors are httpx exceptions either way."""
-        key = (scheme, host, port)
-        # A pooled connection may have been closed by the server meanwhile: then one retry
-        # on a fresh connection, as every HTTP client does for idempotent requests.
-        for attempt in range(2):
-            conn = self._pooled(key) if attempt == 0 else None
-            reused = conn is not None
-            if conn is None:
-                conn = await self._connect(*key)
-            try:
-                status, headers, body, keep = await self._exchange(conn, head)
-            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                conn[1].close()
-                if reused and getattr(exc, "nothing_read", False):
-                    # The others waited as long as this one and are most likely closed
-                    # too: the retry goes to a fresh connection, never to another of them.
-                    self._drop_idle(key)
-                    continue
-                raise
-            except BaseException:
-                conn[1].close()  # cancelled or timed out mid-exchange: the stream is unusable
-                raise
-            if keep and len(self._idle[key]) < self._max_idle:
-                self._idle[key].append(conn)
-            else:
-                conn[1].close()
-            return status, headers, body
-        raise AssertionError("unreachable")
-
-    def _pooled(self, key: tuple[str, str, int]) -> _Conn | None:
-        """An idle connection to reuse, skipping those the server has visibly closed."""
-        idle = self._idle[key]
-        while idle:
-            conn = idle.pop()
-            if not conn[0].at_eof():
-                return conn
-            conn[1].close()
-        return None
-
-    def _drop_idle(self, key: tuple[str, str, int]) -> None:
-        for _, writer in self._idle.pop(key, []):
-            writer.close()
-
-    @staticmethod
-    def _request_head(request: httpx.Request) -> bytes:
-        target = request.url.raw_path  # path and query, already encoded
-        lines = [b"GET " + target + b" HTTP/1.1"]
-        lines += [k + b": " + v for k, v in request.headers.raw]
-        return b"\r\n".join(lines) + b"\r\n\r\n"
-
-    async def _exchange(
-        self, conn: _Conn, head: bytes
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
-        reader, writer = conn
-        try:
-            writer.write(head)
-            await writer.drain()
-            raw_head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as exc:
-            err = httpx.RemoteProtocolError("server closed the connection without a response")
-            err.nothing_read = not exc.partial  # type: ignore[attr-defined]
-            raise err from exc
-        except asyncio.LimitOverrunError as exc:
-            raise httpx.RemoteProtocolError("response head too large") from exc
-        except OSError as exc:
-            err2 = httpx.ReadError(f"connection failed: {exc}")
-            err2.nothing_read = True  # type: ignore[attr-defined]
-            raise err2 from exc
-        status, headers = _parse_head(raw_head)
-        try:
-            body, keep = await _read_body(reader, status, headers)
-        except (ValueError, asyncio.LimitOverrunError) as exc:  # a length or chunk size that is no number
-            raise httpx.RemoteProtocolError(f"malformed response framing: {exc}") from exc
-        except asyncio.IncompleteReadError as exc:
-            raise httpx.ReadError("connection closed in the middle of the response body") from exc
-        except OSError as exc:
-            raise httpx.ReadError(f"connection failed mid-body: {exc}") from exc
-        return status, headers, body, keep
+    async def request(self, method: str, url: PlainURL, headers: HeaderPairs) -> Reply:
+        """``method url`` with ``headers``, as they are; its reply. Raises httpx exceptions."""
+        ...
 
     async def aclose(self) -> None:
-        for conns in self._idle.values():
-            for _, writer in conns:
-                writer.close()
-        self._idle.clear()
+        """Close every connection; the transport is not used again."""
+        ...
 
 
-def _parse_head(raw: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
-    lines = raw.split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise httpx.RemoteProtocolError(f"malformed status line {lines[0][:80]!r}")
-    headers = []
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(b":")
-        if not sep:
-            raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}")
-        headers.append((name.strip(), value.strip()))
-    return int(parts[1]), headers
+class HttpxTransport:
+    """An ``httpx.AsyncClient`` as a plain transport: with ``transport`` None, it routes
+    through the proxies the environment names, as httpx does; else through ``transport``.
 
+    Each request is built here, not by the httpx client, so it carries the given headers
+    only, in their order, and never a cookie of httpx's jar; and the httpx client follows
+    no redirect. dccd's client keeps cookies and follows redirects, for every transport
+    alike.
+    """
 
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for k, v in headers:
-        if k.lower() == name:
-            return v
-    return None
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None, *,
+                 timeout: float = 30.0) -> None:
+        self._timeout = httpx.Timeout(timeout).as_dict()
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            trust_env=transport is None,  # a given transport is used as it is, proxy or not
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
 
+    async def request(self, method: str, url: PlainURL, headers: HeaderPairs) -> Reply:
+        request = httpx.Request(method, url.httpx(), headers=list(headers),
+                                extensions={"timeout": self._timeout})
+        response = await self._client.send(request)
+        body = response.content
+        return Reply(response.status_code, response.headers, body,
+                     response.num_bytes_downloaded or len(body))
 
-async def _read_body(
-    reader: asyncio.StreamReader, status: int, headers: list[tuple[bytes, bytes]]
-) -> tuple[bytes, bool]:
-    keep = (_header(headers, b"connection") or b"").lower() != b"close"
-    if status in (204, 304) or 100 <= status < 200:
-        return b"", keep
-    encoding = (_header(headers, b"transfer-encoding") or b"").lower()
-    if b"chunked" in encoding:
-        parts: list[bytes] = []
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                await reader.readuntil(b"\r\n")  # the end of the (empty) trailer section
-                return b"".join(parts), keep
-            parts.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-    length = _header(headers, b"content-length")
-    if length is not None:
-        return await reader.readexactly(int(length)), keep
-    return await reader.read(), False  # delimited by the server closing the connection
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The wrapped httpx client."""
+        return self._client
 
 
 def proxy_configured() -> bool:
-    """Whether the environment names a proxy (httpx's client then routes through it)."""
+    """Whether the environment names a proxy."""
     return any(os.environ.get(v) for v in _PROXY_VARS)
 
 
-def make_transport() -> httpx.AsyncBaseTransport:
-    """The lean transport, or httpx's own when a proxy is configured (it speaks to proxies)."""
+def make_transport(*, timeout: float = 30.0) -> Transport:
+    """dccd's keep-alive pool, or httpx's client when a proxy is configured (it speaks to
+    proxies; ``timeout`` is then its per-phase timeout)."""
+    # Imported here: the pool's module builds on this one's Reply and HeaderPairs.
+    from dccd_cli.net.keepalive import KeepAliveTransport
+
     if proxy_configured():
-        return httpx.AsyncHTTPTransport(retries=0)
-    return StreamTransport()
+        return HttpxTransport(timeout=timeout)
+    return KeepAliveTransport()

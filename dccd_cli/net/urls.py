@@ -1,11 +1,12 @@
-"""How a request's URL is made: query pairs, the URL as shown, and plain URLs made without
-httpx's parse.
+"""How a request's URL is made: query pairs, the URL as shown, and ``PlainURL``, the one
+form of a request URL that every transport is given (``dccd_cli.net.transport``).
 
 Why plain URLs: ``httpx.URL(target, params=...)`` parses and re-quotes the whole URL,
-~20-25 µs a request — as much as the rest of a request's own work on dccd's direct path
+~20-25 µs a request — as much as the rest of a request's own work in dccd's client
 (``dccd_cli.net.client``). An exchange's requests all go to a handful of targets with simple
 parameters, so each target is parsed once and a query of unreserved characters only,
-which httpx writes as it is, is appended. Anything unusual is left to httpx.
+which httpx writes as it is, is appended. Anything unusual is parsed by httpx, and its
+URL becomes a ``PlainURL`` too (``PlainURL.of``).
 """
 
 from __future__ import annotations
@@ -44,25 +45,43 @@ def redact(url: httpx.URL) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PlainURL:
-    """What ``httpx.URL(target, params=pairs)`` would be, for what the direct path sends —
-    scheme, host, port, the request target (``raw_path``) — and the URL as shown, exactly
-    as httpx makes them. ``full()`` is httpx's URL itself, for requests that go through
-    httpx's client after all (a reply that is not plain)."""
+    """A request URL in the parts a transport sends — scheme, host, port, the ``Host``
+    header's value (``netloc``), the request target (``raw_path``: path and query, encoded)
+    — and the URL as shown (never with credentials), exactly as httpx makes them."""
 
     scheme: str
     host: str
     port: int | None
+    netloc: bytes
     raw_path: bytes
     shown: str
-    target: str
-    pairs: QueryPairs
 
-    def full(self) -> httpx.URL:
-        return httpx.URL(self.target, params=self.pairs)
+    @classmethod
+    def of(cls, url: httpx.URL) -> PlainURL:
+        """The parts of httpx's ``url``; its credentials, if any, are not part of them."""
+        return cls(url.scheme, url.host, url.port, url.netloc, url.raw_path, redact(url))
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        """(scheme, host, port) with the scheme's default port filled in."""
+        return self.scheme, self.host, self.port or (443 if self.scheme == "https" else 80)
+
+    def httpx(self) -> httpx.URL:
+        """httpx's URL of these very parts (the request target byte for byte)."""
+        return httpx.URL(scheme=self.scheme, host=self.host, port=self.port, raw_path=self.raw_path)
 
 
-def full_url(url: httpx.URL | PlainURL) -> httpx.URL:
-    return url.full() if isinstance(url, PlainURL) else url
+def request_url(target: str, params: Mapping[str, Any] | None, plain: PlainURLs) -> PlainURL:
+    """The URL of a GET of ``target`` with ``params``: made by ``plain`` where it can be,
+    else by httpx (which raises ``httpx.InvalidURL`` for a URL it cannot make)."""
+    if params and "?" not in target:
+        pairs = query_pairs(params)
+        made = plain.make(target, pairs)
+        return made if made is not None else PlainURL.of(httpx.URL(target, params=pairs))
+    url = httpx.URL(target)
+    if params:
+        url = url.copy_merge_params(query_pairs(params))
+    return PlainURL.of(url)
 
 
 class PlainURLs:
@@ -71,7 +90,7 @@ class PlainURLs:
     def __init__(self) -> None:
         # Per target (URL without query): its parts, or None when httpx makes its URLs
         # (credentials, a fragment, another scheme, unparsable).
-        self._targets: dict[str, tuple[str, str, int | None, bytes, str] | None] = {}
+        self._targets: dict[str, tuple[str, str, int | None, bytes, bytes, str] | None] = {}
 
     def __len__(self) -> int:
         return len(self._targets)
@@ -92,10 +111,11 @@ class PlainURLs:
             try:
                 parsed = httpx.URL(target)
             except httpx.InvalidURL:
-                return None  # httpx raises it again, as it did
+                return None  # httpx's own parse then raises it for the caller
             plain = "#" not in target and not parsed.userinfo and parsed.scheme in ("http", "https")
             base = self._targets[target] = (
-                (parsed.scheme, parsed.host, parsed.port, parsed.raw_path, str(parsed)) if plain else None
+                (parsed.scheme, parsed.host, parsed.port, parsed.netloc, parsed.raw_path, str(parsed))
+                if plain else None
             )
         if base is None:
             return None
@@ -107,6 +127,6 @@ class PlainURLs:
         query = "&".join(parts)
         if len(query) > _QUERY_MAX:
             return None
-        scheme, host, port, raw_path, shown = base
-        return PlainURL(scheme, host, port, raw_path + b"?" + query.encode("ascii"),
-                        f"{shown}?{query}", target, pairs)
+        scheme, host, port, netloc, raw_path, shown = base
+        return PlainURL(scheme, host, port, netloc, raw_path + b"?" + query.encode("ascii"),
+                        f"{shown}?{query}")

@@ -35,7 +35,8 @@ from dccd_cli.cli.app import app
 from dccd_cli.emulator import EmulatorServer, serve
 from dccd_cli.errors import NetworkError, OutputPathError
 from dccd_cli.net.client import AsyncHTTPClient
-from dccd_cli.net.transport import StreamTransport, make_transport
+from dccd_cli.net.keepalive import KeepAliveTransport
+from dccd_cli.net.transport import HttpxTransport, make_transport
 from dccd_cli.run.download import run_download
 from dccd_cli.run.request import DownloadRequest
 from dccd_cli.storage import SeriesKey
@@ -97,13 +98,15 @@ def test_dccd_emulator_listens_on_loopback_only() -> None:
 
 
 def test_tls_verification_is_on_in_both_transports(monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx = StreamTransport()._ssl_context()
+    ctx = KeepAliveTransport()._ssl_context()
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # httpx's own transport, for proxies
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # httpx's own client, for proxies
     proxied = make_transport()
-    assert isinstance(proxied, httpx.AsyncHTTPTransport)
-    pool_ctx = proxied._pool._ssl_context
-    assert pool_ctx.verify_mode == ssl.CERT_REQUIRED and pool_ctx.check_hostname
+    assert isinstance(proxied, HttpxTransport)
+    for transport in [proxied.client._transport, *proxied.client._mounts.values()]:
+        assert isinstance(transport, httpx.AsyncHTTPTransport)
+        pool_ctx = transport._pool._ssl_context  # type: ignore[attr-defined]
+        assert pool_ctx.verify_mode == ssl.CERT_REQUIRED and pool_ctx.check_hostname
 
 
 def test_no_code_turns_verification_off() -> None:
@@ -209,6 +212,8 @@ def test_credentials_never_reach_logs_errors_or_files(tmp_path: Path, caplog: py
         assert "127.0.0.1" in r.stdout  # the URLs are there, without what was in them
         server.faults.configure({"binance": "5xx@1-/aggTrades"})
         caplog.set_level(logging.DEBUG)  # everything any logger says, httpx's included
+        caplog.set_level(logging.DEBUG, logger="dccd")  # dccd.http logs each request it sends
+        monkeypatch.setattr(logging.getLogger("dccd"), "propagate", True)  # as a CLI run set it
         req = DownloadRequest(kind="trades", exchange="binance", symbols=["BTC-USDT"],
                               start="2024-01-01T00:00", end="2024-01-01T01:00", out=out, base_url=url)
         for name, value in FAST_FAILURE.items():

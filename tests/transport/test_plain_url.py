@@ -1,7 +1,8 @@
-"""dccd_cli.net.urls's plain URLs, as AsyncHTTPClient makes them: where the client builds a request URL without httpx's parse
-(``PlainURL``), it is exactly httpx's — request target, URL as shown, scheme, host, port;
-anything unusual (characters httpx escapes, credentials, a fragment, a query in the path,
-other schemes, no pairs) is left to httpx."""
+"""dccd_cli.net.urls's plain URLs, as AsyncHTTPClient makes them: where the client builds a
+request URL without httpx's parse (``PlainURLs.make``), it is exactly httpx's — request
+target, Host, URL as shown, scheme, host, port; anything unusual (characters httpx escapes,
+credentials, a fragment, a query in the path, other schemes, no pairs) is parsed by
+httpx."""
 
 from __future__ import annotations
 
@@ -12,22 +13,22 @@ import httpx
 import pytest
 
 from dccd_cli.net.client import AsyncHTTPClient
-from dccd_cli.net.transport import StreamTransport
-from dccd_cli.net.urls import PlainURL, query_pairs, redact
+from dccd_cli.net.keepalive import KeepAliveTransport
+from dccd_cli.net.urls import PlainURL, PlainURLs, query_pairs, redact, request_url
 
 
 async def plain(target: str, params: dict[str, Any]) -> tuple[PlainURL | None, httpx.URL]:
-    async with AsyncHTTPClient("x", "http://127.0.0.1:9", transport=StreamTransport()) as client:
-        assert client._direct is not None
-        pairs = query_pairs(params)
-        return client._plain_urls.make(target, pairs), httpx.URL(target, params=pairs)
+    pairs = query_pairs(params)
+    return PlainURLs().make(target, pairs), httpx.URL(target, params=pairs)
 
 
 def assert_exact(got: PlainURL, url: httpx.URL) -> None:
-    assert got.raw_path == url.raw_path
+    assert got.raw_path == url.raw_path and got.netloc == url.netloc
     assert got.shown == redact(url) == str(url)
     assert (got.scheme, got.host, got.port) == (url.scheme, url.host, url.port)
-    assert got.full() == url
+    assert got == PlainURL.of(url)
+    sent = got.httpx()  # what goes through httpx's transports: the same request target
+    assert (sent.scheme, sent.netloc, sent.raw_path) == (url.scheme, url.netloc, url.raw_path)
 
 
 BINANCE = {"symbol": "BTCUSDT", "limit": 1000, "fromId": 1737816222}
@@ -77,18 +78,21 @@ async def test_plain_urls_are_exactly_httpx_urls(target: str, params: dict[str, 
     ("/relative/path", BINANCE),
 ])
 async def test_anything_unusual_is_left_to_httpx(target: str, params: dict[str, Any]) -> None:
-    got, _ = await plain(target, params)
+    got, url = await plain(target, params)
     assert got is None
+    if url.scheme in ("http", "https"):  # what the client sends then: httpx's URL, as parts
+        made = request_url(target, params, PlainURLs())
+        assert made == PlainURL.of(url) and made.raw_path == url.raw_path
+        assert "p@" not in made.shown
 
 
-async def test_a_bad_target_raises_as_before() -> None:
-    async with AsyncHTTPClient("x", "http://127.0.0.1:9", transport=StreamTransport()) as client:
-        assert client._plain_urls.make("http://bad host:x/y", query_pairs(BINANCE)) is None
-        with pytest.raises(httpx.InvalidURL):
-            httpx.URL("http://bad host:x/y", params=query_pairs(BINANCE))
+async def test_a_bad_target_is_refused() -> None:
+    assert PlainURLs().make("http://bad host:x/y", query_pairs(BINANCE)) is None
+    with pytest.raises(httpx.InvalidURL):
+        request_url("http://bad host:x/y", BINANCE, PlainURLs())
 
 
-async def test_only_the_direct_path_uses_them() -> None:
+async def test_a_mock_transport_is_sent_the_plain_url() -> None:
     sent: list[httpx.URL] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -96,13 +100,13 @@ async def test_only_the_direct_path_uses_them() -> None:
         return httpx.Response(200, json=[1])
 
     async with AsyncHTTPClient("x", "http://127.0.0.1:9/base", transport=httpx.MockTransport(handler)) as client:
-        assert client._direct is None
         reply = await client.get("/api", BINANCE)
+        assert len(client._plain_urls) == 1  # made without httpx's parse
     assert reply.url == "http://127.0.0.1:9/base/api?symbol=BTCUSDT&limit=1000&fromId=1737816222"
     assert sent[0].raw_path == b"/base/api?symbol=BTCUSDT&limit=1000&fromId=1737816222"
 
 
-async def test_the_direct_path_sends_what_httpx_sends_for_a_plain_url() -> None:
+async def test_a_plain_url_and_httpx_url_send_the_same_request() -> None:
     heads: list[bytes] = []
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -118,13 +122,13 @@ async def test_the_direct_path_sends_what_httpx_sends_for_a_plain_url() -> None:
     base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/binance"
     urls = []
     async with server:
-        for direct in (True, False):
-            async with AsyncHTTPClient("x", base, transport=StreamTransport(), max_retries=0) as client:
-                if not direct:
-                    client._direct = None  # through httpx's client
+        for plain_made in (True, False):
+            async with AsyncHTTPClient("x", base, transport=KeepAliveTransport(), max_retries=0) as client:
+                if not plain_made:
+                    client._plain_urls.make = lambda target, pairs: None  # type: ignore[method-assign]
                 reply = await client.get("/api/v3/aggTrades", BINANCE)
                 assert reply.json == [1]
-                assert bool(client._plain_urls) is direct  # the plain URL was sent
+                assert bool(client._plain_urls) is plain_made
                 urls.append(reply.url)
     assert urls[0] == urls[1] == base + "/api/v3/aggTrades?symbol=BTCUSDT&limit=1000&fromId=1737816222"
     assert len(heads) == 2 and heads[0] == heads[1]
