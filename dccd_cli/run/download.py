@@ -37,7 +37,7 @@ from dccd_cli.sources.rest.ohlc import paginate_ohlc
 from dccd_cli.sources.rest.trades import paginate_trades
 from dccd_cli.storage import Interval, Kind, Ledger, SeriesKey, SeriesWriter
 from dccd_cli.storage.filecheck import check_files
-from dccd_cli.storage.ledger import intersect, normalize, subtract, union
+from dccd_cli.storage.intervals import intersect, normalize, subtract, union
 from dccd_cli.storage.upgrade import stored_ledger, upgrade_series
 from dccd_cli.timeutil import Span, format_ns, now_ns, parse_time
 

@@ -52,6 +52,14 @@ from dccd_cli.storage.datafile import (
     write_data_file,
 )
 from dccd_cli.storage.daystream import DayStream, stream_for
+from dccd_cli.storage.intervals import (
+    FailedInterval,
+    Interval,
+    intersect,
+    normalize,
+    subtract,
+    union,
+)
 from dccd_cli.storage.layout import (
     Partition,
     SeriesKey,
@@ -59,15 +67,7 @@ from dccd_cli.storage.layout import (
     partition_files,
     partition_for,
 )
-from dccd_cli.storage.ledger import (
-    FailedInterval,
-    Interval,
-    Ledger,
-    intersect,
-    normalize,
-    subtract,
-    union,
-)
+from dccd_cli.storage.ledger import Ledger
 from dccd_cli.storage.manifest import FileEntry, footer_entry, table_entry
 from dccd_cli.storage.upgrade import fold_monthly_files
 from dccd_cli.tradeorder import integer_ids, trade_order
