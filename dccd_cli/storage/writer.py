@@ -24,7 +24,8 @@ received rather than dropping it.
 
 What was received and is not yet in the ledger waits in ``storage.coverage``.
 
-All methods do blocking disk I/O; async callers run them in a worker thread.
+All methods do blocking disk I/O: async code drives a writer through
+``storage.background.BackgroundWriter``, which runs them on a thread of its own.
 """
 
 from __future__ import annotations
