@@ -17,7 +17,7 @@ from dccd_cli.run.download import run_download
 from dccd_cli.run.request import DownloadRequest
 
 # Each fsync takes this long: a loop that ran one would stall a tick by at least as much.
-SLOW_FSYNC_S = 0.4
+SLOW_FSYNC_S = 0.6
 TICK_S = 0.01
 
 
