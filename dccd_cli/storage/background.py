@@ -19,6 +19,7 @@ are durable and the ledger updated before the run's locks are released.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,8 @@ from dccd_cli.pieces import Chunk, FailedRange
 from dccd_cli.storage.writer import SeriesWriter, WriteStats
 
 T = TypeVar("T")
+
+log = logging.getLogger("dccd.storage")
 
 # Pieces handed to the thread and not yet written (a piece is a page: at most a few
 # thousand rows), enough to keep the thread busy while the next pages arrive.
@@ -126,17 +129,21 @@ class BackgroundWriter:
 
 async def _through_cancellation(fut: asyncio.Future[T]) -> T:
     """Await ``fut`` to its end even if the awaiting task is cancelled meanwhile (the
-    writer's last writes must land before the run's locks go); a cancellation received is
-    raised after."""
+    writer's last writes must land before the run's locks go).
+
+    A task cancelled meanwhile ends cancelled, whatever ``fut`` gave: the run is being
+    stopped, and a disk error raised instead would be reported by asyncio's shutdown as
+    an exception nobody handled."""
     cancelled = False
-    while True:
+    while not fut.done():
         try:
-            result = await asyncio.shield(fut)
-            break
+            await asyncio.shield(fut)
         except asyncio.CancelledError:
-            if fut.done():
-                raise
             cancelled = True
+        except BaseException:
+            break  # fut failed: raised below, unless the task was cancelled
     if cancelled:
+        if not fut.cancelled() and (exc := fut.exception()) is not None:
+            log.debug("stopped while the writer failed: %s", exc)
         raise asyncio.CancelledError
-    return result
+    return fut.result()

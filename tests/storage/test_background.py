@@ -56,6 +56,7 @@ class Recording(SeriesWriter):
 
     def close(self) -> WriteStats:
         self.calls.append(("close", threading.get_ident()))
+        self.gate.wait(10)
         return super().close()
 
     def abort(self) -> None:
@@ -182,3 +183,28 @@ async def test_a_cancelled_run_still_writes_and_records_every_piece_it_handed(
     assert w.added == [p.start_ns for p in pieces[:3]]
     assert Ledger.load(OHLC.dir(tmp_path)).fetched == [(D0, D0 + 3 * DAY_NS)]
     assert verify_series(tmp_path, OHLC) == []
+
+
+async def test_a_run_cancelled_while_its_close_fails_ends_cancelled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another series' error ends the run, asyncio cancels this one while its close is on the
+    # thread, and the close then fails too: the task ends cancelled, as a cancelled task
+    # does, not with an error asyncio's shutdown would print as unhandled.
+    w = Recording(tmp_path)
+
+    def full(*args: object) -> int:
+        raise StorageError("could not write 2024-01.parquet: No space left on device")
+
+    monkeypatch.setattr("dccd_cli.storage.writer.write_data_file", full)
+    bg = BackgroundWriter(w)
+    await bg.add(bars(D0, D0 + DAY_NS))
+    w.gate.clear()
+    task = asyncio.create_task(bg.close())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    await asyncio.sleep(0.2)
+    assert not task.done(), "the close was given up before the writer finished it"
+    w.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    assert [name for name, _ in w.calls] == ["add", "close"]
