@@ -36,7 +36,7 @@ from dccd_cli.sources.rest.checks import guarded, verify_dense_ids
 from dccd_cli.sources.rest.ohlc import paginate_ohlc
 from dccd_cli.sources.rest.trades import paginate_trades
 from dccd_cli.storage import Interval, Kind, Ledger, SeriesKey, SeriesWriter
-from dccd_cli.storage.background import BackgroundWriter
+from dccd_cli.storage.background import BackgroundWriter, to_thread_to_end
 from dccd_cli.storage.filecheck import check_files
 from dccd_cli.storage.intervals import intersect, normalize, subtract, union
 from dccd_cli.storage.upgrade import stored_ledger, upgrade_series
@@ -301,7 +301,8 @@ async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink)
                              first_row, [f.start_ns for f in result.failed])
     if late:
         result.notes.append(late)
-    ledger = await asyncio.to_thread(Ledger.load, key.dir(task.out))
+    # To its end even if the run is being stopped: the series is done, and is reported so.
+    ledger = await to_thread_to_end(Ledger.load, key.dir(task.out))
     result.gaps = gaps_after(ledger, task.start_ns, task.end_ns)
     progress.finish(handle, result)
     return result

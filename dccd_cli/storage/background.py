@@ -12,8 +12,13 @@ Errors are the writer's own, raised to the caller as the writer raises them: a f
 after it are not written, as they would not have been had it been raised at once. Then the
 caller calls ``abort()``, as after any failure; ``close()`` does that itself when it is
 the call that finds the failure. ``abort()`` writes and records every piece received
-before it, and waits for that even through a cancellation (Ctrl-C, SIGTERM), so the files
-are durable and the ledger updated before the run's locks are released.
+before it.
+
+``close()`` (its wait for the pieces queued included) and ``abort()`` are awaited to their
+end even through a cancellation (Ctrl-C, SIGTERM), so the files are durable and the ledger
+updated before the run's locks are released. If the call succeeds it returns as usual, so a series that finishes as the run
+is stopped is reported as finished; if it fails the task ends cancelled, as a cancelled
+task does (the error goes to the debug log).
 """
 
 from __future__ import annotations
@@ -72,7 +77,11 @@ class BackgroundWriter:
         stats. If an earlier piece failed, the writer is aborted and that error raised."""
         self._check_usable()
         try:
-            await self._settle(0)
+            # To the end even through a cancellation: every piece is in, and the series
+            # finishes as a close does (a stopped run reports it as finished).
+            while self._queued:
+                await _through_cancellation(self._queued[0])
+                self._queued.popleft()
         except BaseException:
             await self.abort()
             raise
@@ -127,13 +136,21 @@ class BackgroundWriter:
             self._queued.popleft()
 
 
+async def to_thread_to_end(call: Callable[..., T], *args: Any) -> T:
+    """``asyncio.to_thread(call, *args)``, awaited to the call's end even through a
+    cancellation, like the writer's last calls (what a cancellation then does: see
+    ``BackgroundWriter``)."""
+    return await _through_cancellation(asyncio.ensure_future(asyncio.to_thread(call, *args)))
+
+
 async def _through_cancellation(fut: asyncio.Future[T]) -> T:
     """Await ``fut`` to its end even if the awaiting task is cancelled meanwhile (the
     writer's last writes must land before the run's locks go).
 
-    A task cancelled meanwhile ends cancelled, whatever ``fut`` gave: the run is being
-    stopped, and a disk error raised instead would be reported by asyncio's shutdown as
-    an exception nobody handled."""
+    If the task was cancelled meanwhile, a call that succeeded returns all the same (the
+    work is done: a series that finishes as the run is stopped is reported as finished),
+    and one that failed ends the task cancelled: the run is being stopped, and a disk
+    error raised instead would be reported by asyncio's shutdown as unhandled."""
     cancelled = False
     while not fut.done():
         try:
@@ -142,8 +159,8 @@ async def _through_cancellation(fut: asyncio.Future[T]) -> T:
             cancelled = True
         except BaseException:
             break  # fut failed: raised below, unless the task was cancelled
-    if cancelled:
-        if not fut.cancelled() and (exc := fut.exception()) is not None:
-            log.debug("stopped while the writer failed: %s", exc)
+    if cancelled and (fut.cancelled() or fut.exception() is not None):
+        if not fut.cancelled():
+            log.debug("stopped while the writer failed: %s", fut.exception())
         raise asyncio.CancelledError
     return fut.result()

@@ -15,7 +15,7 @@ from dccd_cli.errors import StorageError
 from dccd_cli.pieces import Chunk, FailedRange
 from dccd_cli.schema import ohlc_table
 from dccd_cli.storage import Ledger, SeriesKey, SeriesWriter, WriteStats, read_series, verify_series
-from dccd_cli.storage.background import BackgroundWriter
+from dccd_cli.storage.background import BackgroundWriter, to_thread_to_end
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, datetime_to_ns
 
 OHLC = SeriesKey("ohlc", "binance", "BTC-USDT", "1h")
@@ -208,3 +208,40 @@ async def test_a_run_cancelled_while_its_close_fails_ends_cancelled(
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 10)
     assert [name for name, _ in w.calls] == ["add", "close"]
+
+
+async def test_a_close_cancelled_while_the_pieces_are_written_still_closes(
+        tmp_path: Path) -> None:
+    # Ctrl-C just after the last piece was handed: the series is complete, so it closes and
+    # returns its stats, and the run reports it as finished.
+    w = Recording(tmp_path)
+    w.gate.clear()
+    bg = BackgroundWriter(w)
+    for piece in days(3):
+        await bg.add(piece)
+    task = asyncio.create_task(bg.close())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    await asyncio.sleep(0.2)
+    assert not task.done()
+    w.gate.set()
+    stats = await asyncio.wait_for(task, 10)
+    assert stats.rows_added == 3 * 24
+    assert [name for name, _ in w.calls] == ["add"] * 3 + ["close"]
+    assert Ledger.load(OHLC.dir(tmp_path)).fetched == [(D0, D0 + 3 * DAY_NS)]
+
+
+async def test_to_thread_to_end_returns_what_the_call_gave_through_a_cancellation() -> None:
+    release = threading.Event()
+
+    def slow() -> int:
+        release.wait(10)
+        return 42
+
+    task = asyncio.create_task(to_thread_to_end(slow))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    await asyncio.sleep(0.1)
+    assert not task.done()
+    release.set()
+    assert await asyncio.wait_for(task, 10) == 42
