@@ -37,8 +37,8 @@ T = TypeVar("T")
 
 log = logging.getLogger("dccd.storage")
 
-# Pieces handed to the thread and not yet written (a piece is a page: at most a few
-# thousand rows), enough to keep the thread busy while the next pages arrive.
+# Pieces handed to the thread and not yet written (each one page, or the pages of one
+# paging window): enough to keep the thread busy while the next pages arrive.
 QUEUE_PIECES = 16
 
 
@@ -87,7 +87,7 @@ class BackgroundWriter:
             raise
         self._ended = True
         try:
-            # Every call before it succeeded (or _settle raised): nothing to guard.
+            # Every call before it succeeded (the loop above raises otherwise): no guard.
             return await _through_cancellation(
                 asyncio.wrap_future(self._pool.submit(self.writer.close)))
         finally:
