@@ -36,8 +36,9 @@ from dccd_cli.sources.rest.checks import guarded, verify_dense_ids
 from dccd_cli.sources.rest.ohlc import paginate_ohlc
 from dccd_cli.sources.rest.trades import paginate_trades
 from dccd_cli.storage import Interval, Kind, Ledger, SeriesKey, SeriesWriter
+from dccd_cli.storage.background import BackgroundWriter, to_thread_to_end
 from dccd_cli.storage.filecheck import check_files
-from dccd_cli.storage.ledger import intersect, normalize, subtract, union
+from dccd_cli.storage.intervals import intersect, normalize, subtract, union
 from dccd_cli.storage.upgrade import stored_ledger, upgrade_series
 from dccd_cli.timeutil import Span, format_ns, now_ns, parse_time
 
@@ -245,7 +246,10 @@ async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink)
 
     # Files of an older dccd's layout are brought to the current one before any write.
     result.notes.extend(await asyncio.to_thread(upgrade_series, task.out, key))
-    writer = SeriesWriter(task.out, key, native_symbol=market.native, version=__version__)
+    # The writer's disk work runs on a thread of its own, so the event loop (every request
+    # of the run) never waits for an encode, an fsync or a rename.
+    writer = BackgroundWriter(
+        SeriesWriter(task.out, key, native_symbol=market.native, version=__version__))
     try:
         for i, (s, e) in enumerate(task.ranges):
             pieces: AsyncIterator[Piece]
@@ -269,23 +273,23 @@ async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink)
                         if span is not None:
                             received += piece.table.num_rows
                             expected += span.bars_between(piece.start_ns, piece.end_ns)
-                    writer.add(piece)
+                    await writer.add(piece)
             except BannedError as exc:
                 result.error = str(exc)
                 # Nothing more can be fetched from this exchange in this run: the ranges
                 # not reached are failed too, so the ledger and the summary name them.
                 for rs, re_ in task.ranges[i + 1:]:
-                    writer.add(FailedRange(rs, re_, str(exc)))
+                    await writer.add(FailedRange(rs, re_, str(exc)))
                     result.failed.append(FailedSpan(rs, re_, str(exc)))
                 break
             done_before += e - s
         bar = forming_bar(span, task.end_ns)
         if bar is not None and task.ranges[-1][1] == task.end_ns:
-            writer.mark_provisional(*bar)
+            await writer.mark_provisional(*bar)
     except BaseException:
-        writer.abort()
+        await writer.abort()
         raise
-    stats = writer.close()
+    stats = await writer.close()
     result.rows_added = stats.rows_added
     result.rows_written = stats.rows_written
     result.files = [str(p) for p in stats.files_touched]
@@ -297,7 +301,9 @@ async def run_series(adapter: Adapter, task: SeriesTask, progress: ProgressSink)
                              first_row, [f.start_ns for f in result.failed])
     if late:
         result.notes.append(late)
-    result.gaps = gaps_after(Ledger.load(key.dir(task.out)), task.start_ns, task.end_ns)
+    # To its end even if the run is being stopped: the series is done, and is reported so.
+    ledger = await to_thread_to_end(Ledger.load, key.dir(task.out))
+    result.gaps = gaps_after(ledger, task.start_ns, task.end_ns)
     progress.finish(handle, result)
     return result
 

@@ -13,6 +13,7 @@ helpers serve tests and ``dccd inventory``. Disk errors surface as ``StorageErro
 """
 
 from dccd_cli.storage.datafile import merge_rows
+from dccd_cli.storage.intervals import FailedInterval, Interval
 from dccd_cli.storage.layout import (
     LEDGER_NAME,
     Kind,
@@ -21,7 +22,7 @@ from dccd_cli.storage.layout import (
     file_metadata,
     partition_for,
 )
-from dccd_cli.storage.ledger import FailedInterval, Interval, Ledger
+from dccd_cli.storage.ledger import Ledger
 from dccd_cli.storage.reader import list_series, read_series, verify_series
 from dccd_cli.storage.writer import SeriesWriter, WriteStats
 

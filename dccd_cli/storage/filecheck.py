@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from dccd_cli.storage.ledger import Interval, Ledger, normalize
+from dccd_cli.storage.intervals import Interval, normalize
+from dccd_cli.storage.ledger import Ledger
 from dccd_cli.storage.manifest import footer_entry, stat_of
 
 CORRUPT_SUFFIX = ".corrupt"

@@ -41,8 +41,8 @@ from dccd_cli.errors import OutputPathError, StorageError
 from dccd_cli.schema import ts_ns_column
 from dccd_cli.storage import Interval, Ledger, SeriesKey, list_series, verify_series
 from dccd_cli.storage.filecheck import check_files
+from dccd_cli.storage.intervals import intersect, normalize, subtract, total, union
 from dccd_cli.storage.layout import partition_files
-from dccd_cli.storage.ledger import intersect, normalize, subtract, total, union
 from dccd_cli.storage.lock import holder_if_locked
 from dccd_cli.storage.upgrade import series_dirs, stored_ledger
 from dccd_cli.timeutil import DAY_NS, Span, datetime_to_ns, format_ns, json_time

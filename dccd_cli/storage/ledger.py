@@ -39,111 +39,35 @@ files then present from their Parquet footers, and writes version 2.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from dccd_cli.errors import OutputPathError, StorageError
 from dccd_cli.storage.atomic import atomic_write_bytes, storage_error
+from dccd_cli.storage.intervals import (
+    FailedInterval,
+    Interval,
+    intersect,
+    join_failed,
+    normalize,
+    subtract,
+    subtract_failed,
+    total,
+    union,
+)
 from dccd_cli.storage.layout import LEDGER_NAME, SeriesKey
 from dccd_cli.storage.manifest import FileEntry
 
-Interval = tuple[int, int]
+# The interval algebra lives in ``storage.intervals``; these names stay importable from here.
+__all__ = ["FORMAT", "FORMAT_VERSION", "FailedInterval", "Interval", "Ledger", "intersect",
+           "normalize", "subtract", "total", "union"]
 
 FORMAT = "dccd.coverage"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 # Error texts are for people; a page of HTML from a proxy need not be kept whole.
 MAX_ERROR_CHARS = 1000
-
-
-# -- interval algebra on sorted, merged lists of half-open [s, e) ranges ----------------
-
-
-def normalize(intervals: Iterable[Interval]) -> list[Interval]:
-    """Sorted, merged (overlapping and touching ranges joined), empty ranges dropped."""
-    out: list[Interval] = []
-    for s, e in sorted(iv for iv in intervals if iv[0] < iv[1]):
-        if out and s <= out[-1][1]:
-            if e > out[-1][1]:
-                out[-1] = (out[-1][0], e)
-        else:
-            out.append((s, e))
-    return out
-
-
-def union(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
-    return normalize([*a, *b])
-
-
-def subtract(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
-    """``a`` minus ``b``; both normalized. Linear in ``len(a) + len(b)``."""
-    out: list[Interval] = []
-    j = 0
-    for s, e in a:
-        cur = s
-        # Skip subtrahends entirely left of this range; they cannot touch later ones either.
-        while j < len(b) and b[j][1] <= cur:
-            j += 1
-        k = j
-        while k < len(b) and b[k][0] < e:
-            bs, be = b[k]
-            if bs > cur:
-                out.append((cur, bs))
-            cur = max(cur, be)
-            if cur >= e:
-                break
-            k += 1
-        if cur < e:
-            out.append((cur, e))
-    return out
-
-
-def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
-    """``a`` ∩ ``b``; both normalized."""
-    out: list[Interval] = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        s = max(a[i][0], b[j][0])
-        e = min(a[i][1], b[j][1])
-        if s < e:
-            out.append((s, e))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return normalize(out)
-
-
-def total(intervals: Iterable[Interval]) -> int:
-    """Total length covered by normalized ``intervals``."""
-    return sum(e - s for s, e in intervals)
-
-
-class FailedInterval(NamedTuple):
-    start_ns: int
-    end_ns: int
-    error: str
-
-
-def _subtract_failed(
-    failed: Sequence[FailedInterval], b: Sequence[Interval]
-) -> list[FailedInterval]:
-    out: list[FailedInterval] = []
-    for f in failed:
-        out.extend(FailedInterval(s, e, f.error) for s, e in subtract([(f.start_ns, f.end_ns)], b))
-    return out
-
-
-def _join_failed(failed: Iterable[FailedInterval]) -> list[FailedInterval]:
-    """Sort, and join touching entries that carry the same error (keeps the file short)."""
-    out: list[FailedInterval] = []
-    for f in sorted(failed):
-        if out and out[-1].end_ns == f.start_ns and out[-1].error == f.error:
-            out[-1] = FailedInterval(out[-1].start_ns, f.end_ns, f.error)
-        else:
-            out.append(f)
-    return out
 
 
 def _check_range(start_ns: int, end_ns: int) -> None:
@@ -285,7 +209,7 @@ class Ledger:
             return
         iv = [(start_ns, end_ns)]
         self._fetched = union(self._fetched, iv)
-        self._failed = _subtract_failed(self._failed, iv)
+        self._failed = subtract_failed(self._failed, iv)
         # Fetched again: the bars in it are what the exchange says now, no longer forming
         # (the writer marks a bar still forming again after this).
         self._provisional = subtract(self._provisional, iv)
@@ -302,7 +226,7 @@ class Ledger:
         error = str(error)[:MAX_ERROR_CHARS]
         iv = [(start_ns, end_ns)]
         fresh = [FailedInterval(s, e, error) for s, e in subtract(iv, self._fetched)]
-        self._failed = _join_failed([*_subtract_failed(self._failed, iv), *fresh])
+        self._failed = join_failed([*subtract_failed(self._failed, iv), *fresh])
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"format": FORMAT, "version": FORMAT_VERSION}

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from dccd_cli.errors import StorageError
 from dccd_cli.schema import ts_ns_column
 from dccd_cli.storage.datafile import merge_rows, read_data_file
+from dccd_cli.storage.intervals import Interval, normalize
 from dccd_cli.storage.layout import (
     KINDS,
     LEDGER_NAME,
@@ -32,7 +33,7 @@ from dccd_cli.storage.layout import (
     partition_for,
     partition_from_name,
 )
-from dccd_cli.storage.ledger import Interval, Ledger, normalize
+from dccd_cli.storage.ledger import Ledger
 from dccd_cli.storage.manifest import FileEntry, id_bounds
 from dccd_cli.storage.upgrade import series_dirs
 from dccd_cli.timeutil import format_ns

@@ -22,7 +22,10 @@ and is renamed over it at the next commit. A later run resuming inside a stored 
 the same. ``abort()`` (an interrupt, a termination, an error elsewhere) commits what was
 received rather than dropping it.
 
-All methods do blocking disk I/O; async callers run them in a worker thread.
+What was received and is not yet in the ledger waits in ``storage.coverage``.
+
+All methods do blocking disk I/O: async code drives a writer through
+``storage.background.BackgroundWriter``, which runs them on a thread of its own.
 """
 
 from __future__ import annotations
@@ -40,11 +43,8 @@ import pyarrow as pa
 from dccd_cli.errors import StorageError
 from dccd_cli.pieces import Chunk, FailedRange
 from dccd_cli.schema import ts_ns_column
-from dccd_cli.storage.atomic import (
-    clean_stale_temps,
-    series_lock,
-    storage_error,
-)
+from dccd_cli.storage.atomic import clean_stale_temps, series_lock, storage_error
+from dccd_cli.storage.coverage import NEG_INF, PendingCoverage
 from dccd_cli.storage.datafile import (
     conform,
     merge_rows,
@@ -52,23 +52,8 @@ from dccd_cli.storage.datafile import (
     write_data_file,
 )
 from dccd_cli.storage.daystream import DayStream, stream_for
-from dccd_cli.storage.layout import (
-    Partition,
-    SeriesKey,
-    file_metadata,
-    partition_files,
-    partition_for,
-)
-from dccd_cli.storage.ledger import (
-    FailedInterval,
-    Interval,
-    Ledger,
-    intersect,
-    normalize,
-    subtract,
-    union,
-)
-from dccd_cli.storage.manifest import FileEntry, footer_entry, table_entry
+from dccd_cli.storage.layout import Partition, SeriesKey, file_metadata, partition_for
+from dccd_cli.storage.manifest import table_entry
 from dccd_cli.storage.upgrade import fold_monthly_files
 from dccd_cli.tradeorder import integer_ids, trade_order
 
@@ -81,7 +66,6 @@ COMMIT_EVERY_S = 5.0
 # ... unless a commit costs more than this share of it (a trades day's commit copies the
 # day so far): then commits are spaced out to keep that share.
 COMMIT_COST_SHARE = 0.1
-_NEG_INF = -(1 << 63)
 
 
 # -- the writer --------------------------------------------------------------------------
@@ -129,12 +113,9 @@ class SeriesWriter:
         self._buffer: dict[int, _Pending] = {}  # by partition start; one between calls
         self._last_pending: _Pending | None = None  # the partition the last rows went to
         # All received rows with ts < _frontier are buffered or on disk.
-        self._frontier = _NEG_INF
-        self._last_end = _NEG_INF
-        self._pending_fetched: list[Interval] = []  # received, rows not yet all durable
-        self._pending_failed: list[FailedInterval] = []
-        self._pending_provisional: list[Interval] = []
-        self._pending_files: dict[str, FileEntry] = {}  # written, not yet in the ledger
+        self._frontier = NEG_INF
+        self._last_end = NEG_INF
+        self._coverage = PendingCoverage(self.directory, key)  # received, not yet recorded
         self._stats = WriteStats()
         self._cleaned = False
         self._state = "open"
@@ -165,9 +146,7 @@ class SeriesWriter:
             )
         if isinstance(piece, FailedRange):
             if piece.start_ns < piece.end_ns:
-                self._pending_failed.append(
-                    FailedInterval(piece.start_ns, piece.end_ns, piece.error)
-                )
+                self._coverage.add_failed(piece.start_ns, piece.end_ns, piece.error)
             self._advance(piece.end_ns)
             return
         table = conform(piece.table, self.key)
@@ -183,7 +162,7 @@ class SeriesWriter:
                 f"(ts {int(ts[0])} .. {int(ts[-1])}); the paginator must filter them"
             )
         if piece.start_ns < piece.end_ns:
-            self._pending_fetched = union(self._pending_fetched, [(piece.start_ns, piece.end_ns)])
+            self._coverage.add_fetched(piece.start_ns, piece.end_ns)
         i = 0
         while i < len(ts):
             t = int(ts[i])
@@ -201,7 +180,7 @@ class SeriesWriter:
         once it is durable, so that any later run covering it fetches it again."""
         self._check_open()
         if start_ns < end_ns:
-            self._pending_provisional = union(self._pending_provisional, [(start_ns, end_ns)])
+            self._coverage.add_provisional(start_ns, end_ns)
 
     def flush(self) -> None:
         """Write the buffered partitions now, complete or not, and record the coverage.
@@ -249,10 +228,9 @@ class SeriesWriter:
             self._drop_stream(pending)
         self._buffer.clear()
         try:
-            if (self._pending_failed or self._pending_files
-                    or intersect(self._pending_fetched, [(_NEG_INF, mark)])):
+            if self._coverage.commits_anything(mark):
                 with series_lock(self.directory):
-                    self._commit_ledger(mark)
+                    self._coverage.commit(mark)
         except StorageError as exc:
             log.warning("could not update the coverage ledger of %s: %s", self.key, exc)
 
@@ -334,8 +312,7 @@ class SeriesWriter:
         return mark
 
     def _flush(self, pendings: list[_Pending], *, commit_anyway: bool) -> None:
-        if not pendings and not (commit_anyway and (
-                self._pending_fetched or self._pending_failed or self._pending_provisional)):
+        if not pendings and not (commit_anyway and self._coverage.ranges_waiting):
             return
         with series_lock(self.directory):
             if not self._cleaned:
@@ -346,7 +323,7 @@ class SeriesWriter:
                 self._write_partition(pending)
                 # Dropped only once durable: after a failure, _watermark stays below it.
                 del self._buffer[pending.partition.start_ns]
-            self._commit_ledger(self._watermark())
+            self._coverage.commit(self._watermark())
 
     def _append(self, pending: _Pending, table: pa.Table) -> None:
         """Add a slice of rows (sorted by ts) to a partition: in memory, or streamed."""
@@ -382,7 +359,7 @@ class SeriesWriter:
         pending.stream = None
         if not size:
             return True  # nothing was streamed
-        self._pending_files[path.name] = st.entry(path, pending.partition)
+        self._coverage.record_file(st.entry(path, pending.partition))
         self._stats.files_touched.append(path)
         self._stats.bytes += size
         self._stats.rows_added += st.new_rows
@@ -409,57 +386,6 @@ class SeriesWriter:
                                     merged)
             except OSError as exc:
                 raise storage_error("read back", path, exc) from exc
-            self._pending_files[path.name] = entry
+            self._coverage.record_file(entry)
         self._stats.rows_added += merged.num_rows - n_old
         self._stats.rows_written += from_new
-
-    def _commit_ledger(self, mark: int) -> None:
-        """Add the durable part of the pending coverage, the failures, the files written and
-        the provisional bars to the ledger.
-
-        Reloads the ledger from disk (the caller holds the series lock) so that another
-        process' updates since are kept. A version-1 ledger gets its manifest from the
-        files' footers here, and is saved as version 2.
-        """
-        below = [(_NEG_INF, mark)]
-        durable = intersect(self._pending_fetched, below)
-        # A bar's row is durable once its open is below the mark (its range runs past it).
-        provisional = [p for p in self._pending_provisional if p[0] < mark]
-        if not (durable or self._pending_failed or self._pending_files or provisional):
-            return
-        ledger = Ledger.load(self.directory, self.key)
-        before = ledger.copy()
-        if not ledger.files_known:
-            ledger.set_files(self._footer_entries())
-        for f in self._pending_failed:
-            ledger.add_failed(f.start_ns, f.end_ns, f.error)
-        for s, e in durable:
-            ledger.add_fetched(s, e)
-        for s, e in provisional:
-            ledger.add_provisional(s, e)
-        for entry in self._pending_files.values():
-            ledger.record_file(entry)
-        # A recorded file that is gone and whose whole range was fetched again without a
-        # row: the exchange has no data there now, and the manifest must stop naming it.
-        for entry in ledger.files.values():
-            if (entry.name not in self._pending_files
-                    and not subtract([(entry.start_ns, entry.end_ns)], durable)
-                    and not (self.directory / entry.name).exists()):
-                ledger.forget_file(entry.name)
-        if not ledger.same_coverage(before):
-            ledger.save()
-        self._pending_fetched = normalize(subtract(self._pending_fetched, durable))
-        self._pending_provisional = normalize(subtract(self._pending_provisional, provisional))
-        self._pending_failed = []
-        self._pending_files = {}
-
-    def _footer_entries(self) -> list[FileEntry]:
-        """The manifest of the files present, from their footers (a version-1 ledger's);
-        a file that cannot be read is left out (``--verify`` names it)."""
-        entries = []
-        for part, path in partition_files(self.key.kind, self.directory):
-            try:
-                entries.append(footer_entry(path, part.start_ns, part.end_ns))
-            except (OSError, pa.ArrowException):
-                continue
-        return entries

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from dccd_cli.errors import StorageError
 from dccd_cli.storage import LEDGER_NAME, Ledger, SeriesKey
-from dccd_cli.storage.ledger import intersect, normalize, subtract, union
+from dccd_cli.storage.intervals import intersect, normalize, subtract, union
 from dccd_cli.storage.manifest import FileEntry
 
 UNIVERSE = 64  # intervals live in [0, 64): small enough to model as sets of points
