@@ -18,7 +18,9 @@ Every failure a user can see is one of these, and the exit code follows from the
     │   ├── RateLimitedError          HTTP 429 or an exchange's own rate-limit reply
     │   ├── BannedError               HTTP 418 (IP ban): stops that exchange's work
     │   ├── ExchangeError             the exchange refused the request (4xx, error body)
-    │   └── ProtocolError             a response we cannot parse
+    │   ├── ProtocolError             a response we cannot parse
+    │   └── PartialDownloadError      a run stored what it could; ``failed`` names the rest
+    │                                 (``RunResult.raise_for_failures()``)
     ├── StorageError                  exit 1: writing the dataset failed (disk full, ...)
     └── DatasetLockedError            exit 75: another dccd sync holds the dataset's lock
 
@@ -142,6 +144,20 @@ class ExchangeError(FetchError):
 
 class ProtocolError(FetchError):
     pass
+
+
+class PartialDownloadError(FetchError):
+    """A download or sync ended with data it could not fetch: what was fetched is stored,
+    and the next run fetches the rest. Raised by ``raise_for_failures()`` of a result, never
+    by the run itself. ``failed`` names every failed piece as ``(series, start, end, error)``:
+    ``series`` is its label (``binance BTC-USDT ohlc 1h``, or a sync job that could not be
+    planned), ``start``/``end`` ISO 8601 UTC text, or None when the whole series failed.
+    An orchestrator retries it like any FetchError: the retry fetches only what is missing."""
+
+    def __init__(self, message: str, *,
+                 failed: tuple[tuple[str, str | None, str | None, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.failed = failed
 
 
 class StorageError(DccdError):

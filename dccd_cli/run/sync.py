@@ -40,7 +40,7 @@ from dccd_cli.run.download import (
     run_series,
 )
 from dccd_cli.run.estimate import exchange_total, planned_series
-from dccd_cli.run.jobfile import JobSpec, load_config
+from dccd_cli.run.jobfile import JobSpec, SyncConfig, load_config
 from dccd_cli.run.request import check_kind, check_output_dir, not_an_api
 from dccd_cli.run.results import JobFailure, SeriesResult, SyncResult
 from dccd_cli.storage.lock import DatasetLock
@@ -54,9 +54,10 @@ Order = tuple[int, int, int]
 class SyncOptions:
     """What ``dccd sync`` was asked. ``out`` (``--out``) overrides every job's output;
     ``default_out`` is for jobs that name none. ``base_urls`` (``--base-url EXCHANGE=URL``)
-    override the jobs' own; ``emulator_url`` points every exchange at an emulator."""
+    override the jobs' own; ``emulator_url`` points every exchange at an emulator.
+    ``jobs``, when given, are the validated jobs to run instead of ``config``'s."""
 
-    config: Path
+    config: Path | None
     default_out: Path
     out: Path | None = None
     base_urls: dict[str, str] = field(default_factory=dict)
@@ -66,6 +67,7 @@ class SyncOptions:
     wait_timeout: float = 3600.0
     max_series: int = 4  # series of one exchange in flight at once
     notify: Callable[[str], None] | None = None
+    jobs: SyncConfig | None = None
 
 
 @dataclass
@@ -106,7 +108,12 @@ async def run_sync(opts: SyncOptions, progress: ProgressSink | None = None) -> S
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     progress = progress or NoProgress()
-    config = load_config(opts.config)
+    if opts.jobs is not None:
+        config = opts.jobs
+    elif opts.config is not None:
+        config = load_config(opts.config)
+    else:
+        raise UsageError("give a job file or jobs to run")
     override = check_output_dir(opts.out) if opts.out is not None else None
     outs = {job.index: override or job.out or check_output_dir(opts.default_out) for job in config.jobs}
     groups: dict[tuple[str, str], _Group] = {}
@@ -116,7 +123,7 @@ async def run_sync(opts: SyncOptions, progress: ProgressSink | None = None) -> S
         group = groups.setdefault((job.exchange, url), _Group(job.exchange, url, cls, []))
         group.jobs.append(job)
         group.given.extend(g for g in [_url_given(opts, job)] if g and g not in group.given)
-    result = SyncResult(config=str(config.path), outs=sorted({str(p) for p in outs.values()}),
+    result = SyncResult(config=str(config.path) if config.path is not None else None, outs=sorted({str(p) for p in outs.values()}),
                         dry_run=opts.dry_run)
     async with AsyncExitStack() as stack:
         if not opts.dry_run:  # a dry run writes nothing: it needs no lock and waits for none
