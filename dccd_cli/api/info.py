@@ -115,8 +115,8 @@ async def markets_async(exchange: str, pattern: str | None = None, *, base_url: 
     ``BaseUrlError``; an exchange that cannot be reached a ``FetchError``."""
     if emulate and base_url is not None:
         raise UsageError("give base_url or emulate, not both")
-    name = get_adapter(exchange).name
     given = check_base_url(base_url) if base_url is not None else None
+    name = get_adapter(exchange).name
     async with emulated(emulate, name) as url:
         try:
             return await run_markets(name, pattern, url or given)

@@ -128,7 +128,7 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> NoReturn:
     command = args[0] if args and not args[0].startswith("-") else None
     error: str | None = None
     try:
-        returned = app(args=args, standalone_mode=False)
+        returned = app(args=args, prog_name="dccd", standalone_mode=False)
         code = returned if isinstance(returned, int) else 0
     except typer.TyperException as exc:  # the option parser's (typer's own click)
         names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
