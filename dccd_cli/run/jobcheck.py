@@ -76,6 +76,11 @@ class JobSpec:
         out: list[tuple[str, str | None]] = [("ohlc", s) for s in self.spans]
         return out + ([("trades", None)] if self.trades else [])
 
+    @property
+    def title(self) -> str:
+        """The job as messages name it: ``[[job]] 'name'`` in a file, ``job 'name'`` otherwise."""
+        return f"[[job]] {self.name!r}" if self.source is not None else f"job {self.name!r}"
+
     def where(self, key: str = "", symbol: str | None = None) -> str:
         """``FILE:LINE`` of a key (or of one symbol) of this job, for messages; for a job
         given as a Python object, its place in the list: ``jobs[0]``."""

@@ -1,4 +1,7 @@
-"""Result objects: what a command did, for one renderer to print for people or as JSON."""
+"""Result objects: what a command did, for one renderer to print for people or as JSON.
+
+``MarketsResult`` is frozen; a run's results (``RunResult``, ``SyncResult`` and their
+series) are filled in as the run goes, and are the caller's once returned."""
 
 from __future__ import annotations
 
@@ -293,7 +296,7 @@ class SyncResult:
         return doc
 
 
-@dataclass
+@dataclass(frozen=True)
 class MarketsResult:
     """What ``dccd markets`` found: the exchange's markets (all, or those ``pattern``
     stands for), sorted by unified symbol."""

@@ -99,7 +99,7 @@ def _url_given(opts: SyncOptions, job: JobSpec) -> str | None:
     if job.exchange in opts.base_urls:
         return f"--base-url {job.exchange}={opts.base_urls[job.exchange]}"
     if job.base_url:
-        return f"{job.where('base_url')}: [[job]] {job.name!r}: base_url {job.base_url!r}"
+        return f"{job.where('base_url')}: {job.title}: base_url {job.base_url!r}"
     return None
 
 
@@ -172,7 +172,7 @@ def _refuse_problems(groups: list[_Group]) -> None:
             other = owners.setdefault((task.out, task.key), job)
             if other is not job:
                 problems.append(
-                    f"{job.where('symbols')}: [[job]] {job.name!r}: the series {task.key} is "
+                    f"{job.where('symbols')}: {job.title}: the series {task.key} is "
                     f"also asked by the job {other.name!r} ({other.where('symbols')}); "
                     "a series may be in one job only")
     if problems:
@@ -190,7 +190,7 @@ async def _markets_for(job: JobSpec, g: _Group, markets: dict[str, Market]) -> l
             markets.update(await load_markets(g.adapter, g.base_url, refresh=True))
             matched = match_symbol(sym, markets)
         if not matched:
-            g.problems.append(f"{job.where(symbol=sym)}: [[job]] {job.name!r}: "
+            g.problems.append(f"{job.where(symbol=sym)}: {job.title}: "
                               f"{unknown_symbol(sym, g.exchange, markets)}")
         for m in matched:
             found.setdefault(m.symbol, m)
@@ -236,7 +236,7 @@ async def _plan(g: _Group, outs: dict[int, Path], *, dry_run: bool) -> None:
                                               overlap_ns=job.trades_overlap_ns, dry_run=dry_run)
                 except UsageError as exc:
                     key = getattr(exc, "about", None) or "start"
-                    g.problems.append(f"{job.where(key)}: [[job]] {job.name!r}: "
+                    g.problems.append(f"{job.where(key)}: {job.title}: "
                                       f"{market.symbol} {kind}{' ' + span_code if span_code else ''}: {exc}")
                     continue
                 except DccdError as exc:  # the origin probe failed, a damaged ledger, ...

@@ -132,3 +132,13 @@ def test_sync_wants_a_file_or_jobs(tmp_path: Path) -> None:
         dccd.sync(tmp_path / "sync.toml", jobs=[])
     with pytest.raises(dccd.ConfigError, match="no such sync file"):
         dccd.sync(tmp_path / "sync.toml")
+
+
+def test_a_symbol_the_exchange_lacks_names_the_python_job(counting: EmulatorServer, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    with pytest.raises(dccd.ConfigError) as raised:
+        dccd.sync(jobs=[dccd.Job("binance", ["DOGE-USDT"], "2024-01-01", ohlc=["1h"], name="dogs")], out=out,
+                  base_urls={"binance": counting.venue_url("binance")})
+    assert str(raised.value).startswith("jobs[0]: job 'dogs': unknown symbol 'DOGE-USDT' on binance")
+    # found while planning, after the sync took the dataset's lock: no data, only the lock file
+    assert [p.name for p in out.rglob("*")] == ["_dccd-dataset.lock"]
