@@ -8,11 +8,17 @@ library logs to ``logging.getLogger("dccd")``.
 
 from __future__ import annotations
 
+import logging
+
 from dccd_cli.api.download import download, download_async
 from dccd_cli.api.info import ExchangeInfo, KindInfo, exchanges, inventory, markets, markets_async
 from dccd_cli.api.paths import default_out
 from dccd_cli.api.read import dataset, read
 from dccd_cli.api.sync import Job, sync, sync_async
+
+# A library's records are the application's to show: without logging configured, Python's
+# last-resort handler would print dccd's warnings on stderr.
+logging.getLogger("dccd").addHandler(logging.NullHandler())
 
 __all__ = [
     "ExchangeInfo",

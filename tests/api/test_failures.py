@@ -4,6 +4,9 @@ written; the library prints nothing."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -142,3 +145,19 @@ def test_a_symbol_the_exchange_lacks_names_the_python_job(counting: EmulatorServ
     assert str(raised.value).startswith("jobs[0]: job 'dogs': unknown symbol 'DOGE-USDT' on binance")
     # found while planning, after the sync took the dataset's lock: no data, only the lock file
     assert [p.name for p in out.rglob("*")] == ["_dccd-dataset.lock"]
+
+
+def test_a_script_sees_nothing_on_stderr_unless_it_configures_logging(faulty: EmulatorServer,
+                                                                      tmp_path: Path) -> None:
+    """Failed windows are logged (to ``dccd``), not printed: a script that configures no
+    logging sees nothing on stderr; one that does gets the records."""
+    code = ("import sys, dccd_cli as dccd\n"
+            "r = dccd.download('binance', 'ETH-USDT', span='1m', start='2024-01-01', end='2024-01-04',\n"
+            f"                  out={str(tmp_path / 'data')!r}, base_url={faulty.venue_url('binance')!r})\n"
+            "print(r.exit_code)\n")
+    env = {**os.environ, "DCCD_HTTP_RETRIES": "1", "DCCD_HTTP_BACKOFF": "0.01"}
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert (quiet.stdout, quiet.stderr) == ("1\n", "")
+    logged = subprocess.run([sys.executable, "-c", "import logging; logging.basicConfig()\n" + code],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert logged.stdout == "1\n" and "WARNING:dccd." in logged.stderr and "failed" in logged.stderr
