@@ -38,6 +38,7 @@ if _typing.TYPE_CHECKING:  # what type checkers and IDEs see; at run time each c
         DatasetLockedError,
         DccdError,
         ExchangeError,
+        FailedPiece,
         FetchError,
         NetworkError,
         OutputPathError,
@@ -107,7 +108,7 @@ _WHERE = {
     # the error tree (dccd_cli.errors)
     **{name: "dccd_cli.errors" for name in (
         "BadDateError", "BannedError", "BaseUrlError", "ConfigError", "DatasetLockedError",
-        "DccdError", "ExchangeError", "FetchError", "NetworkError", "OutputPathError",
+        "DccdError", "ExchangeError", "FailedPiece", "FetchError", "NetworkError", "OutputPathError",
         "PartialDownloadError", "ProtocolError", "RateLimitedError", "ServerError",
         "StorageError", "UnknownExchangeError", "UnknownSymbolError", "UnsupportedRangeError",
         "UnsupportedSpanError", "UsageError")},
@@ -126,6 +127,7 @@ __all__ = [
     "Estimate",
     "ExchangeError",
     "ExchangeInfo",
+    "FailedPiece",
     "FailedSpan",
     "FetchError",
     "Gap",

@@ -31,6 +31,7 @@ Library exceptions (httpx, OSError, orjson) are translated at one boundary each 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 
 class DccdError(Exception):
@@ -146,16 +147,24 @@ class ProtocolError(FetchError):
     pass
 
 
+class FailedPiece(NamedTuple):
+    """One piece a run could not fetch: the series' label (``binance BTC-USDT ohlc 1h``, or
+    a sync job that could not be planned), the range as ISO 8601 UTC text (None for a
+    series or job that failed whole) and why."""
+
+    series: str
+    start: str | None
+    end: str | None
+    error: str
+
+
 class PartialDownloadError(FetchError):
     """A download or sync ended with data it could not fetch: what was fetched is stored,
     and the next run fetches the rest. Raised by ``raise_for_failures()`` of a result, never
-    by the run itself. ``failed`` names every failed piece as ``(series, start, end, error)``:
-    ``series`` is its label (``binance BTC-USDT ohlc 1h``, or a sync job that could not be
-    planned), ``start``/``end`` ISO 8601 UTC text, or None when the whole series failed.
-    An orchestrator retries it like any FetchError: the retry fetches only what is missing."""
+    by the run itself. ``failed`` names every failed piece (``FailedPiece``: series, start,
+    end, error). An orchestrator retries it like any FetchError: the retry fetches only what is missing."""
 
-    def __init__(self, message: str, *,
-                 failed: tuple[tuple[str, str | None, str | None, str], ...] = ()) -> None:
+    def __init__(self, message: str, *, failed: tuple[FailedPiece, ...] = ()) -> None:
         super().__init__(message)
         self.failed = failed
 

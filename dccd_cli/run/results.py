@@ -8,12 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dccd_cli.errors import PartialDownloadError
+from dccd_cli.errors import FailedPiece, PartialDownloadError
 from dccd_cli.exchange.adapter import Market
 from dccd_cli.timeutil import json_time
-
-#: One failed piece as ``PartialDownloadError.failed`` names it: (series, start, end, error).
-Failed = tuple[str, str | None, str | None, str]
 
 
 @dataclass
@@ -150,17 +147,18 @@ class SeriesResult:
         }
 
 
-def failed_pieces(series: list[SeriesResult]) -> list[Failed]:
+def failed_pieces(series: list[SeriesResult]) -> list[FailedPiece]:
     """Every failed range of ``series``, and each series that failed whole (its error)."""
-    pieces: list[Failed] = []
+    pieces: list[FailedPiece] = []
     for s in series:
-        pieces += [(s.label, json_time(f.start_ns), json_time(f.end_ns), f.error) for f in s.failed]
+        pieces += [FailedPiece(s.label, json_time(f.start_ns), json_time(f.end_ns), f.error)
+                   for f in s.failed]
         if s.error is not None and not s.failed:
-            pieces.append((s.label, None, None, s.error))
+            pieces.append(FailedPiece(s.label, None, None, s.error))
     return pieces
 
 
-def raise_partial(pieces: list[Failed], summary: str | None) -> None:
+def raise_partial(pieces: list[FailedPiece], summary: str | None) -> None:
     """Raise ``PartialDownloadError`` naming every piece in ``pieces``; nothing when empty."""
     if not pieces:
         return
@@ -265,7 +263,7 @@ class SyncResult:
         """Raise ``PartialDownloadError`` naming every range not fetched, every series that
         failed whole and every job that could not be planned; return when all was fetched."""
         pieces = failed_pieces(self.series)
-        pieces += [(f"job {f.job!r} ({f.exchange})", None, None, f.error) for f in self.failures]
+        pieces += [FailedPiece(f"job {f.job!r} ({f.exchange})", None, None, f.error) for f in self.failures]
         raise_partial(pieces, incomplete(self.series, len(self.failures)))
 
     @property

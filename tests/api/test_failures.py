@@ -45,7 +45,7 @@ def test_raise_for_failures_names_every_failed_range(faulty: EmulatorServer, tmp
         assert label == "binance ETH-USDT ohlc 1m" and why == f.error
         assert f"{label} {start}..{end}: " in str(err)
     assert str(err).splitlines()[0] == "1 of 2 series not complete: binance ETH-USDT ohlc 1m"
-    assert err.failed == tuple((label, s, e, w) for label, s, e, w in err.failed)
+    assert all(isinstance(p, dccd.FailedPiece) and p.series == "binance ETH-USDT ohlc 1m" for p in err.failed)
     # what was fetched is stored and reads back; nothing was printed
     assert dccd.read(tmp_path, "ohlc", exchange="binance", symbol="BTC-USDT", span="1m").num_rows == 5 * 1440
     assert capsys.readouterr() == ("", "")
