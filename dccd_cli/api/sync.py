@@ -50,8 +50,7 @@ class Job:
         """The job as a job file's keys (those left unset are left out)."""
         doc: dict[str, Any] = {
             "exchange": self.exchange, "start": time_text(self.start, "start"),
-            "symbols": [self.symbols] if isinstance(self.symbols, str) else list(self.symbols),
-            "ohlc": [self.ohlc] if isinstance(self.ohlc, str) else list(self.ohlc),
+            "symbols": _listed(self.symbols), "ohlc": _listed(self.ohlc),
             "trades": self.trades, "overlap": self.overlap, "trades_overlap": self.trades_overlap,
         }
         optional = {"end": None if self.end is None else time_text(self.end, "end"), "name": self.name,
@@ -60,7 +59,17 @@ class Job:
         return doc
 
 
+def _listed(value: object) -> object:
+    """Texts as a job file's list; anything else as it is, for the job's checks to name."""
+    if isinstance(value, str):
+        return [value]
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
 def _base_urls(urls: Mapping[str, str] | None) -> dict[str, str]:
+    if urls is not None and not isinstance(urls, Mapping):
+        raise UsageError(f"base_urls must map an exchange to its URL, e.g. "
+                         f"{{'binance': 'http://127.0.0.1:8765/binance'}}, not {urls!r}")
     return {name.strip().lower(): check_base_url(url, what=f"base_urls[{name!r}]")
             for name, url in (urls or {}).items()}
 

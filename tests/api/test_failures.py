@@ -161,3 +161,16 @@ def test_a_script_sees_nothing_on_stderr_unless_it_configures_logging(faulty: Em
     logged = subprocess.run([sys.executable, "-c", "import logging; logging.basicConfig()\n" + code],
                             capture_output=True, text=True, env=env, timeout=120)
     assert logged.stdout == "1\n" and "WARNING:dccd." in logged.stderr and "failed" in logged.stderr
+
+
+def test_wrong_types_are_usage_errors_not_type_errors(tmp_path: Path) -> None:
+    with pytest.raises(dccd.ConfigError, match=r"jobs\[0\]: symbols: 42 is not a list of texts"):
+        dccd.sync(jobs=[dccd.Job("binance", 42, "2024-01-01", ohlc="1h")], out=tmp_path)  # type: ignore[arg-type]
+    with pytest.raises(dccd.UsageError, match="base_urls must map an exchange"):
+        dccd.sync(jobs=[dccd.Job("binance", "BTC-USDT", "2024-01-01", ohlc="1h")], out=tmp_path,
+                  base_urls=["binance=http://127.0.0.1:9"])  # type: ignore[arg-type]
+    with pytest.raises(dccd.ConfigError, match="is not a job"):
+        dccd.sync(jobs=["binance BTC-USDT"], out=tmp_path)  # type: ignore[list-item]
+    with pytest.raises(dccd.UsageError, match="jobs must be a list"):
+        dccd.sync(jobs={"exchange": "binance"}, out=tmp_path)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
