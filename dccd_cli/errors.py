@@ -18,7 +18,9 @@ Every failure a user can see is one of these, and the exit code follows from the
     │   ├── RateLimitedError          HTTP 429 or an exchange's own rate-limit reply
     │   ├── BannedError               HTTP 418 (IP ban): stops that exchange's work
     │   ├── ExchangeError             the exchange refused the request (4xx, error body)
-    │   └── ProtocolError             a response we cannot parse
+    │   ├── ProtocolError             a response we cannot parse
+    │   └── PartialDownloadError      a run stored what it could; ``failed`` names the rest
+    │                                 (``RunResult.raise_for_failures()``)
     ├── StorageError                  exit 1: writing the dataset failed (disk full, ...)
     └── DatasetLockedError            exit 75: another dccd sync holds the dataset's lock
 
@@ -29,6 +31,7 @@ Library exceptions (httpx, OSError, orjson) are translated at one boundary each 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 
 class DccdError(Exception):
@@ -142,6 +145,28 @@ class ExchangeError(FetchError):
 
 class ProtocolError(FetchError):
     pass
+
+
+class FailedPiece(NamedTuple):
+    """One piece a run could not fetch: the series' label (``binance BTC-USDT ohlc 1h``, or
+    a sync job that could not be planned), the range as ISO 8601 UTC text (None for a
+    series or job that failed whole) and why."""
+
+    series: str
+    start: str | None
+    end: str | None
+    error: str
+
+
+class PartialDownloadError(FetchError):
+    """A download or sync ended with data it could not fetch: what was fetched is stored,
+    and the next run fetches the rest. Raised by ``raise_for_failures()`` of a result, never
+    by the run itself. ``failed`` names every failed piece (``FailedPiece``: series, start,
+    end, error). An orchestrator retries it like any FetchError: the retry fetches only what is missing."""
+
+    def __init__(self, message: str, *, failed: tuple[FailedPiece, ...] = ()) -> None:
+        super().__init__(message)
+        self.failed = failed
 
 
 class StorageError(DccdError):

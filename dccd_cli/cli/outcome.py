@@ -18,6 +18,7 @@ handling, and prints a ``--json`` object for a run that ended before printing on
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from collections.abc import Iterator
@@ -120,15 +121,26 @@ def _show_usage_error(exc: typer.TyperException, command: str | None) -> None:
     sys.stderr.write(f"dccd: error: {exc.format_message().rstrip('.')}; see '{where}'\n")
 
 
+def _show_warnings() -> None:
+    """The program shows dccd's warnings on stderr, as lines of their own, where the library
+    (``dccd_cli.api``) keeps them quiet: Python's last-resort handler, attached when nothing
+    else shows them (``dccd sync`` then sets its own format, ``render.configure_logging``)."""
+    logger = logging.getLogger("dccd")
+    if logging.lastResort is not None and not logging.getLogger().handlers \
+            and logging.lastResort not in logger.handlers:
+        logger.addHandler(logging.lastResort)
+
+
 def run_app(app: typer.Typer, args: list[str] | None = None) -> NoReturn:
     """The whole program: run ``app`` on ``args`` and exit with its code."""
     guard_std_streams()
     signals.install()
+    _show_warnings()
     args = sys.argv[1:] if args is None else args
     command = args[0] if args and not args[0].startswith("-") else None
     error: str | None = None
     try:
-        returned = app(args=args, standalone_mode=False)
+        returned = app(args=args, prog_name="dccd", standalone_mode=False)
         code = returned if isinstance(returned, int) else 0
     except typer.TyperException as exc:  # the option parser's (typer's own click)
         names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}

@@ -359,7 +359,7 @@ async def run_download(req: DownloadRequest, progress: ProgressSink | None = Non
         tasks: list[SeriesTask] = []
         for market, span in ((m, s) for m in markets for s in plan.spans):
             bounds = await bound_series(adapter, plan.cap, req.kind, span, market, req.start, req.end,
-                                        server_now, include_partial=req.include_partial)
+                                        server_now, include_partial=req.include_partial, names=req.names)
             if bounds is None:
                 run.series.append(SeriesResult(adapter.name, market.symbol, market.native, req.kind,
                                                span.code if span else None, server_now, server_now,

@@ -46,6 +46,8 @@ class DownloadRequest:
     include_partial: bool = False
     refetch: bool = False  # fetch the whole range whatever the ledger holds
     dry_run: bool = False  # the plan and its cost only: nothing fetched or written
+    # How messages name the dates: as options (the command line) or as arguments (the API).
+    names: tuple[str, str] = ("--start", "--end")
 
 
 # "s3://bucket/x", "file:///data": a scheme of two or more characters (so "C:/data" is a path).
@@ -193,7 +195,7 @@ def validate(req: DownloadRequest) -> _Plan:
     symbols = [check_symbol(s) for s in req.symbols]
     if req.base_url is not None:
         req.base_url = check_base_url(req.base_url)
-    check_dates(req.start, req.end)
+    check_dates(req.start, req.end, names=req.names)
     out = check_output_dir(req.out)
     return _Plan(adapter_cls, cap, spans, symbols, out)
 

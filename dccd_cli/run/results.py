@@ -1,10 +1,14 @@
-"""Result objects: what a command did, for one renderer to print for people or as JSON."""
+"""Result objects: what a command did, for one renderer to print for people or as JSON.
+
+``MarketsResult`` is frozen; a run's results (``RunResult``, ``SyncResult`` and their
+series) are filled in as the run goes, and are the caller's once returned."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from dccd_cli.errors import FailedPiece, PartialDownloadError
 from dccd_cli.exchange.adapter import Market
 from dccd_cli.timeutil import json_time
 
@@ -143,6 +147,27 @@ class SeriesResult:
         }
 
 
+def failed_pieces(series: list[SeriesResult]) -> list[FailedPiece]:
+    """Every failed range of ``series``, and each series that failed whole (its error)."""
+    pieces: list[FailedPiece] = []
+    for s in series:
+        pieces += [FailedPiece(s.label, json_time(f.start_ns), json_time(f.end_ns), f.error)
+                   for f in s.failed]
+        if s.error is not None and not s.failed:
+            pieces.append(FailedPiece(s.label, None, None, s.error))
+    return pieces
+
+
+def raise_partial(pieces: list[FailedPiece], summary: str | None) -> None:
+    """Raise ``PartialDownloadError`` naming every piece in ``pieces``; nothing when empty."""
+    if not pieces:
+        return
+    lines = [f"{label} {start}..{end}: {error}" if start is not None else f"{label}: {error}"
+             for label, start, end, error in pieces]
+    raise PartialDownloadError("\n".join([summary or f"{len(pieces)} pieces not fetched", *lines]),
+                               failed=tuple(pieces))
+
+
 def incomplete(series: list[SeriesResult], unplanned: int = 0) -> str | None:
     """The ``error`` of a summary: None when every series was fetched, else which were not
     (the series' own entries say why)."""
@@ -171,7 +196,13 @@ class RunResult:
             return 130
         return 0 if all(s.ok for s in self.series) else 1
 
+    def raise_for_failures(self) -> None:
+        """Raise ``PartialDownloadError`` naming every range not fetched (each series'
+        failed ranges, and every series that failed whole); return when all was fetched."""
+        raise_partial(failed_pieces(self.series), incomplete(self.series))
+
     def to_json(self) -> dict[str, Any]:
+        """The object ``dccd ohlc``/``trades --json`` prints."""
         doc = {
             "command": self.command,
             "out": self.out,
@@ -204,9 +235,10 @@ class JobFailure:
 
 @dataclass
 class SyncResult:
-    """What ``dccd sync`` did (or, with ``dry_run``, would do)."""
+    """What ``dccd sync`` did (or, with ``dry_run``, would do). ``config`` is the job
+    file, or None for jobs given as Python objects (``dccd_cli.sync(jobs=...)``)."""
 
-    config: str
+    config: str | None
     outs: list[str] = field(default_factory=list)
     dry_run: bool = False
     series: list[SeriesResult] = field(default_factory=list)
@@ -227,13 +259,21 @@ class SyncResult:
     def rows_added(self) -> int:
         return sum(s.rows_added for s in self.series)
 
+    def raise_for_failures(self) -> None:
+        """Raise ``PartialDownloadError`` naming every range not fetched, every series that
+        failed whole and every job that could not be planned; return when all was fetched."""
+        pieces = failed_pieces(self.series)
+        pieces += [FailedPiece(f"job {f.job!r} ({f.exchange})", None, None, f.error) for f in self.failures]
+        raise_partial(pieces, incomplete(self.series, len(self.failures)))
+
     @property
     def requests(self) -> int:
         return sum(s.requests for s in self.series)
 
     def to_json(self) -> dict[str, Any]:
+        """The object ``dccd sync --json`` prints."""
         series = [s.to_json() for s in self.series]
-        doc = {
+        doc: dict[str, Any] = {
             "command": "sync",
             "config": self.config,
             "outs": self.outs,
@@ -254,7 +294,7 @@ class SyncResult:
         return doc
 
 
-@dataclass
+@dataclass(frozen=True)
 class MarketsResult:
     """What ``dccd markets`` found: the exchange's markets (all, or those ``pattern``
     stands for), sorted by unified symbol."""

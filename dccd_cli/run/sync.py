@@ -40,7 +40,7 @@ from dccd_cli.run.download import (
     run_series,
 )
 from dccd_cli.run.estimate import exchange_total, planned_series
-from dccd_cli.run.jobfile import JobSpec, load_config
+from dccd_cli.run.jobfile import JobSpec, SyncConfig, load_config
 from dccd_cli.run.request import check_kind, check_output_dir, not_an_api
 from dccd_cli.run.results import JobFailure, SeriesResult, SyncResult
 from dccd_cli.storage.lock import DatasetLock
@@ -54,9 +54,10 @@ Order = tuple[int, int, int]
 class SyncOptions:
     """What ``dccd sync`` was asked. ``out`` (``--out``) overrides every job's output;
     ``default_out`` is for jobs that name none. ``base_urls`` (``--base-url EXCHANGE=URL``)
-    override the jobs' own; ``emulator_url`` points every exchange at an emulator."""
+    override the jobs' own; ``emulator_url`` points every exchange at an emulator.
+    ``jobs``, when given, are the validated jobs to run instead of ``config``'s."""
 
-    config: Path
+    config: Path | None
     default_out: Path
     out: Path | None = None
     base_urls: dict[str, str] = field(default_factory=dict)
@@ -66,6 +67,7 @@ class SyncOptions:
     wait_timeout: float = 3600.0
     max_series: int = 4  # series of one exchange in flight at once
     notify: Callable[[str], None] | None = None
+    jobs: SyncConfig | None = None
 
 
 @dataclass
@@ -97,7 +99,7 @@ def _url_given(opts: SyncOptions, job: JobSpec) -> str | None:
     if job.exchange in opts.base_urls:
         return f"--base-url {job.exchange}={opts.base_urls[job.exchange]}"
     if job.base_url:
-        return f"{job.where('base_url')}: [[job]] {job.name!r}: base_url {job.base_url!r}"
+        return f"{job.where('base_url')}: {job.title}: base_url {job.base_url!r}"
     return None
 
 
@@ -106,7 +108,12 @@ async def run_sync(opts: SyncOptions, progress: ProgressSink | None = None) -> S
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     progress = progress or NoProgress()
-    config = load_config(opts.config)
+    if opts.jobs is not None:
+        config = opts.jobs
+    elif opts.config is not None:
+        config = load_config(opts.config)
+    else:
+        raise UsageError("give a job file or jobs to run")
     override = check_output_dir(opts.out) if opts.out is not None else None
     outs = {job.index: override or job.out or check_output_dir(opts.default_out) for job in config.jobs}
     groups: dict[tuple[str, str], _Group] = {}
@@ -116,7 +123,7 @@ async def run_sync(opts: SyncOptions, progress: ProgressSink | None = None) -> S
         group = groups.setdefault((job.exchange, url), _Group(job.exchange, url, cls, []))
         group.jobs.append(job)
         group.given.extend(g for g in [_url_given(opts, job)] if g and g not in group.given)
-    result = SyncResult(config=str(config.path), outs=sorted({str(p) for p in outs.values()}),
+    result = SyncResult(config=str(config.path) if config.path is not None else None, outs=sorted({str(p) for p in outs.values()}),
                         dry_run=opts.dry_run)
     async with AsyncExitStack() as stack:
         if not opts.dry_run:  # a dry run writes nothing: it needs no lock and waits for none
@@ -165,7 +172,7 @@ def _refuse_problems(groups: list[_Group]) -> None:
             other = owners.setdefault((task.out, task.key), job)
             if other is not job:
                 problems.append(
-                    f"{job.where('symbols')}: [[job]] {job.name!r}: the series {task.key} is "
+                    f"{job.where('symbols')}: {job.title}: the series {task.key} is "
                     f"also asked by the job {other.name!r} ({other.where('symbols')}); "
                     "a series may be in one job only")
     if problems:
@@ -183,7 +190,7 @@ async def _markets_for(job: JobSpec, g: _Group, markets: dict[str, Market]) -> l
             markets.update(await load_markets(g.adapter, g.base_url, refresh=True))
             matched = match_symbol(sym, markets)
         if not matched:
-            g.problems.append(f"{job.where(symbol=sym)}: [[job]] {job.name!r}: "
+            g.problems.append(f"{job.where(symbol=sym)}: {job.title}: "
                               f"{unknown_symbol(sym, g.exchange, markets)}")
         for m in matched:
             found.setdefault(m.symbol, m)
@@ -229,7 +236,7 @@ async def _plan(g: _Group, outs: dict[int, Path], *, dry_run: bool) -> None:
                                               overlap_ns=job.trades_overlap_ns, dry_run=dry_run)
                 except UsageError as exc:
                     key = getattr(exc, "about", None) or "start"
-                    g.problems.append(f"{job.where(key)}: [[job]] {job.name!r}: "
+                    g.problems.append(f"{job.where(key)}: {job.title}: "
                                       f"{market.symbol} {kind}{' ' + span_code if span_code else ''}: {exc}")
                     continue
                 except DccdError as exc:  # the origin probe failed, a damaged ledger, ...
