@@ -18,7 +18,7 @@ def emulator(
     latency_ms: Annotated[float, typer.Option("--latency-ms", help="Delay added to every response.")] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic markets.")] = 1,
     trades_scale: Annotated[float, typer.Option("--trades-scale", help="Multiply every market's trade count (1.0 = realistic).")] = 1.0,
-    faults: Annotated[list[str] | None, typer.Option("--faults", help="Inject faults, e.g. '5xx:0.05,reset:0.02,slow:0.01' or 'binance=429@3-7/aggTrades' (repeatable; see dccd_cli/emulator/faults.py).")] = None,
+    faults: Annotated[list[str] | None, typer.Option("--faults", help="Inject faults, e.g. '5xx:0.05,reset:0.02,slow:0.01' or 'binance=429@3-7/aggTrades' (repeatable; kinds: 5xx 429 418 error200 reset stall truncated malformed empty dup shuffle; the grammar is in the project's docs/emulator.md).")] = None,
     fault_seed: Annotated[int, typer.Option("--fault-seed", help="Seed of the probabilistic faults (same seed, same faults).")] = 0,
     maintenance: Annotated[list[str] | None, typer.Option("--maintenance", help="A window START/END with no trades and no bars at all, e.g. 2024-01-01T02:00/2024-01-01T03:00 (repeatable).")] = None,
 ) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from dccd_cli.cli.app import app
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
+from dccd_cli.emulator.faults import FAULT_KINDS
 
 
 def test_sync_server_binds_a_free_port_and_stops() -> None:
@@ -48,3 +52,11 @@ def test_settings_are_validated() -> None:
         EmulatorServer(EmulatorSettings(venues={"binanse": {}}))
     with pytest.raises(ValueError, match="unknown binance settings"):
         EmulatorServer(EmulatorSettings(venues={"binance": {"weight_limt": 5}}))
+
+
+def test_the_faults_help_names_every_fault_kind() -> None:
+    """``dccd emulator --help`` is what an installed user has: it lists every kind."""
+    out = re.sub(r"\s+", " ", CliRunner().invoke(app, ["emulator", "--help"], env={"COLUMNS": "300"}).output)
+    listed = re.search(r"kinds: ([^;]*);", out)
+    assert listed is not None, out
+    assert listed.group(1).split() == list(FAULT_KINDS)
