@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from dccd_testing import run_cli
+from dccd_testing import run_cli, run_cli_process
 from fault_kit import (
     assert_equal_to_golden,
     assert_ledger_truthful,
@@ -134,7 +134,7 @@ def _after_kill(out: Path, kind: str, golden: Golden) -> None:
 def _duration(server: EmulatorServer, kind: str, tmp: Path) -> float:
     """How long an uninterrupted run takes here (kills are drawn within it)."""
     t0 = time.monotonic()
-    r = run_cli(*_argv(server, kind, tmp / f"timing-{kind}"))
+    r = run_cli_process(*_argv(server, kind, tmp / f"timing-{kind}"))
     assert r.code == 0, r.stderr
     return time.monotonic() - t0
 
