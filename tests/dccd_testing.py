@@ -3,17 +3,22 @@ the test emulator."""
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import io
 import locale
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from dccd_cli.timeutil import datetime_to_ns
 
@@ -134,3 +139,27 @@ def files_under(root: Path) -> list[Path]:
 # Real exchange replies, kept with the tests (tests/fixtures/samples/SOURCES.md says where each
 # comes from), so that a clone of the repository has everything its tests read.
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "samples"
+
+
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+              make: Callable[[Path], object]) -> Path:
+    """A directory ``make(directory)`` fills, made once per test run and then only read.
+
+    Under pytest-xdist every worker runs its own session and module fixtures; the run's
+    workers share the parent of their temporary directories, so the first worker to need
+    the directory makes it there under a file lock and the others wait for it and read it.
+    Without workers it is simply a new temporary directory."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        directory = tmp_path_factory.mktemp(name)
+        make(directory)
+        return directory
+    shared = tmp_path_factory.getbasetemp().parent
+    directory, done = shared / name, shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(directory, ignore_errors=True)  # a worker that failed to make it
+            directory.mkdir()
+            make(directory)
+            done.touch()
+    return directory
