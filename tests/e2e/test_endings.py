@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow.dataset as ds
 import pytest
-from dccd_testing import FROZEN_NOW, TEST_TRADES_SCALE, files_under, run_cli
+from dccd_testing import FROZEN_NOW, TEST_TRADES_SCALE, files_under, run_cli, run_cli_process
 from fault_kit import FAST_FAILURE
 
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
@@ -83,7 +83,7 @@ def test_json_is_one_object_when_the_dataset_is_locked(emulator: EmulatorServer,
     lock = DatasetLock(out, wait=False)
     asyncio.run(lock.acquire())
     try:
-        r = run_cli("sync", str(config), "--no-wait", "--json")
+        r = run_cli_process("sync", str(config), "--no-wait", "--json")
     finally:
         lock.release()
     assert r.code == 75, r.stderr

@@ -17,6 +17,7 @@ import pytest
 from dccd_testing import FROZEN_NOW, TEST_TRADES_SCALE, run_cli
 
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
+from dccd_cli.emulator.venue import Request, Response
 
 RANGE = ["--start", "2024-02-01", "--end", "2024-02-21"]
 
@@ -87,6 +88,26 @@ def _fetched(out: Path) -> list[list[int]]:
     return json.loads(ledger.read_text())["fetched"] if ledger.exists() else []
 
 
+# Trade pages the venue answers before the interrupt (what about 3.5 s of paging at the
+# 600 ms latency comes to): the day's first windows are complete, so rows have reached the
+# writer, however long the interpreter took to start.
+TRADE_PAGES = 40
+
+
+def _count_trade_pages(emu: EmulatorServer) -> list[int]:
+    """A counter (in a one-item list) of the trade pages ``emu``'s Binance venue answers."""
+    venue = emu.app.venues["binance"]
+    handle, pages = venue.handle, [0]
+
+    async def counting(request: Request) -> Response:
+        response = await handle(request)
+        pages[0] += request.path.endswith("/aggTrades")
+        return response
+
+    venue.handle = counting  # type: ignore[method-assign]
+    return pages
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
 def test_a_kill_mid_day_keeps_the_day_up_to_seconds_before_it(
     tmp_path: Path, sig: signal.Signals
@@ -94,6 +115,7 @@ def test_a_kill_mid_day_keeps_the_day_up_to_seconds_before_it(
     out = tmp_path / "interrupted"
     settings = EmulatorSettings(now=FROZEN_NOW, trades_scale=MID_DAY_SCALE, latency_ms=600)
     with EmulatorServer(settings) as emu:
+        pages = _count_trade_pages(emu)
         args = ["trades", "binance", "BTC-USDT", *DAY, "--base-url", emu.venue_url("binance"),
                 "--out", str(out), "--quiet"]
         proc = subprocess.Popen(
@@ -109,8 +131,13 @@ def test_a_kill_mid_day_keeps_the_day_up_to_seconds_before_it(
                     assert time.monotonic() < deadline, "nothing committed within 30 s"
                     time.sleep(0.05)
                 time.sleep(1.0)
-            else:
-                time.sleep(4.5)  # rows received, none committed yet
+            else:  # rows received, none committed yet: a few pages in, however slow the start
+                deadline = time.monotonic() + 30
+                while pages[0] < TRADE_PAGES:
+                    assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+                    assert time.monotonic() < deadline, f"fewer than {TRADE_PAGES} pages within 30 s"
+                    time.sleep(0.05)
+                time.sleep(settings.latency_ms / 1000)  # the last page answered is on its way
             assert proc.poll() is None, "the day was done before the signal"
             killed_at = time.time()
             proc.send_signal(sig)

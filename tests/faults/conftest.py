@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from dccd_testing import made_once
 from fault_kit import COMMANDS, golden_dataset, snapshot
 
 from dccd_cli.storage import SeriesKey
@@ -13,8 +14,9 @@ from dccd_cli.storage import SeriesKey
 
 @pytest.fixture(scope="session")
 def golden_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Both commands' datasets from an emulator without faults."""
-    return golden_dataset(tmp_path_factory.mktemp("golden"), tmp_path_factory.mktemp("golden-cache"))
+    """Both commands' datasets from an emulator without faults, made once per run (read only)."""
+    return made_once(tmp_path_factory, "golden",
+                     lambda root: golden_dataset(root, tmp_path_factory.mktemp("golden-cache")))
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from dccd_testing import run_cli
+from dccd_testing import made_once, run_cli, run_cli_process
 from fault_kit import (
     assert_equal_to_golden,
     assert_ledger_truthful,
@@ -91,13 +91,15 @@ Golden = dict[str, dict[SeriesKey, pa.Table]]
 
 @pytest.fixture(scope="module")
 def crash_golden(tmp_path_factory: pytest.TempPathFactory) -> Golden:
-    root = tmp_path_factory.mktemp("crash-golden")
-    env = {"DCCD_CACHE_DIR": str(tmp_path_factory.mktemp("crash-cache"))}
-    with EmulatorServer(settings()) as server:
-        for args in CRASH.values():
-            r = run_cli(*args, "--base-url", server.venue_url("binance"), "--out", str(root),
-                        "--quiet", env=env)
-            assert r.code == 0, r.stderr
+    def make(root: Path) -> None:
+        env = {"DCCD_CACHE_DIR": str(tmp_path_factory.mktemp("crash-cache"))}
+        with EmulatorServer(settings()) as server:
+            for args in CRASH.values():
+                r = run_cli(*args, "--base-url", server.venue_url("binance"), "--out", str(root),
+                            "--quiet", env=env)
+                assert r.code == 0, r.stderr
+
+    root = made_once(tmp_path_factory, "crash-golden", make)
     return {kind: snapshot(root, kind) for kind in CRASH}
 
 
@@ -134,7 +136,7 @@ def _after_kill(out: Path, kind: str, golden: Golden) -> None:
 def _duration(server: EmulatorServer, kind: str, tmp: Path) -> float:
     """How long an uninterrupted run takes here (kills are drawn within it)."""
     t0 = time.monotonic()
-    r = run_cli(*_argv(server, kind, tmp / f"timing-{kind}"))
+    r = run_cli_process(*_argv(server, kind, tmp / f"timing-{kind}"))
     assert r.code == 0, r.stderr
     return time.monotonic() - t0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dccd_testing import FROZEN_NOW, run_cli
+from dccd_testing import FROZEN_NOW, run_cli, run_cli_process
 
 from dccd_cli.emulator import EmulatorServer
 from dccd_cli.pieces import Chunk, FailedRange
@@ -175,7 +175,7 @@ def test_inventory_notes_a_sync_writing_the_dataset(tmp_path: Path) -> None:
 
     async def hold() -> str:
         async with DatasetLock(tmp_path, wait=False, command="dccd sync test.toml"):
-            r = await asyncio.to_thread(run_cli, "inventory", str(tmp_path))
+            r = await asyncio.to_thread(run_cli_process, "inventory", str(tmp_path))
             return r.stdout
 
     text = asyncio.run(hold())

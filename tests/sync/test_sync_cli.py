@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pyarrow.dataset as ds
-from dccd_testing import FROZEN_NOW, TEST_TRADES_SCALE, run_cli
+from dccd_testing import FROZEN_NOW, TEST_TRADES_SCALE, run_cli, run_cli_process
 
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings, MarketModel
 from dccd_cli.timeutil import DAY_NS, HOUR_NS, Span, parse_time
@@ -208,7 +208,7 @@ base_url = "{emu.venue_url('binance')}"
         while time.monotonic() < deadline and f'"pid": {first.pid}' not in (lock.read_text() if lock.exists() else ""):
             time.sleep(0.05)
         waiting = subprocess.Popen([*cmd, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        busy = run_cli("sync", str(config), "--no-wait")
+        busy = run_cli_process("sync", str(config), "--no-wait")
         assert first.poll() is None, "the first run ended before the second was started"
         assert busy.code == 75, busy.stderr
         (line,) = busy.stderr.strip().splitlines()
@@ -273,12 +273,12 @@ base_url = "{emu.venue_url('coinbase')}"
     assert "✗" in banned["strip"] and "░" not in banned["strip"]
 
     # Drawn for people: the failed range and the quiet market look different at a glance.
-    r = run_cli("inventory", str(out), env={"PYTHONIOENCODING": "utf-8"})
+    r = run_cli_process("inventory", str(out), env={"PYTHONIOENCODING": "utf-8"})
     assert r.code == 0
     text = r.stdout
     assert "✗ failed 2024-02-" in text and "░ no data at the exchange:" in text
     assert "█ stored  ▒ partly empty (quiet market)  ░ no data at the exchange  ✗ failed  · never fetched" in text
-    ascii_text = run_cli("inventory", str(out), env={"PYTHONIOENCODING": "ascii"}).stdout
+    ascii_text = run_cli_process("inventory", str(out), env={"PYTHONIOENCODING": "ascii"}).stdout
     assert "x failed 2024-02-" in ascii_text and "- no data at the exchange:" in ascii_text
     assert ascii_text.isascii()
 

@@ -66,7 +66,9 @@ class KrakenVenue(Venue[KrakenError]):
     trailing_slash = True
     not_found = Response.json({"error": ["EGeneral:Unknown method"]}, 404)  # [B]
     error_type = KrakenError
-    strict_limits = {"counter_max": 1, "counter_decay_per_s": 0.3}
+    # Kraken's rate-limit reply carries no wait (clients wait their own): a counter that
+    # refuses the third quick call pushes a client back once, not at every call.
+    strict_limits = {"counter_max": 2, "counter_decay_per_s": 0.3}
 
     def __init__(self, market: MarketModel, settings: dict[str, Any], clock: Clock) -> None:
         super().__init__(market, settings, clock)
