@@ -2,9 +2,9 @@
 
 A run goes through four steps, and nothing is fetched until the first three pass:
 
-1. **validate** the file (``syncconfig``): keys, exchanges, kinds, spans, dates, outputs;
-   a problem is ``FILE:LINE`` and exit 2, before any request;
-2. **lock** each output dataset (``lock``), so overlapping cron runs never write one
+1. **validate** the file (``run.jobfile``, ``run.jobcheck``): keys, exchanges, kinds,
+   spans, dates, outputs; a problem is ``FILE:LINE`` and exit 2, before any request;
+2. **lock** each output dataset (``storage.lock``), so overlapping cron runs never write one
    series at once (``--wait`` waits, ``--no-wait`` exits 75 naming the holder);
 3. **plan**, per exchange endpoint: the market list (patterns such as ``*-USDT`` are
    matched against it; an unknown symbol is still a config error, exit 2), the
