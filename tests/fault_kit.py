@@ -20,8 +20,8 @@ from dccd_testing import FROZEN_NOW, run_cli
 
 from dccd_cli.emulator import EmulatorServer, EmulatorSettings
 from dccd_cli.storage import Ledger, SeriesKey, list_series, read_series, verify_series
+from dccd_cli.storage.intervals import Interval, normalize
 from dccd_cli.storage.layout import is_temp_name
-from dccd_cli.storage.ledger import Interval, normalize
 from dccd_cli.storage.reader import LAGGING
 from dccd_cli.timeutil import parse_time
 

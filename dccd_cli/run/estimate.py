@@ -38,8 +38,8 @@ from dccd_cli.net.client import HTTPStats, series_stats
 from dccd_cli.run.results import Estimate, SeriesResult
 from dccd_cli.sources.rest.trades import BUFFER_PAGES, MIN_TRADE_WINDOW_NS, TradeWindows
 from dccd_cli.storage import Ledger
+from dccd_cli.storage.intervals import intersect, total
 from dccd_cli.storage.layout import partition_files
-from dccd_cli.storage.ledger import intersect, total
 from dccd_cli.timeutil import DAY_NS, MINUTE_NS, MS
 
 if TYPE_CHECKING:

@@ -48,20 +48,16 @@ from dccd_cli.storage.atomic import atomic_write_bytes, storage_error
 from dccd_cli.storage.intervals import (
     FailedInterval,
     Interval,
-    intersect,
     join_failed,
     normalize,
     subtract,
     subtract_failed,
-    total,
     union,
 )
 from dccd_cli.storage.layout import LEDGER_NAME, SeriesKey
 from dccd_cli.storage.manifest import FileEntry
 
-# The interval algebra lives in ``storage.intervals``; these names stay importable from here.
-__all__ = ["FORMAT", "FORMAT_VERSION", "FailedInterval", "Interval", "Ledger", "intersect",
-           "normalize", "subtract", "total", "union"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Ledger"]
 
 FORMAT = "dccd.coverage"
 FORMAT_VERSION = 2
